@@ -1,0 +1,1 @@
+"""Embedding workers: Kafka reader -> fetch/decode mapper -> embedder -> Milvus writer, wired by a runner."""

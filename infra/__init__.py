@@ -1,0 +1,1 @@
+"""Infrastructure: the local stack (moto, Tansu, Milvus Lite) and the production compose files."""

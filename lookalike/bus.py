@@ -1,0 +1,89 @@
+"""The event bus: Kafka clients configured one way for every stage (kafka-python)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from lookalike.errors import Unavailable
+from lookalike.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    """An acks=all producer: a send counts only once the broker has it."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "acks": "all",
+        "linger_ms": 2,
+        "retries": 3,
+        "request_timeout_ms": 10_000,
+        "max_block_ms": 10_000,
+        "key_serializer": lambda k: k.encode("utf-8"),
+        "client_id": "lookalike-producer",
+    }
+    options.update(overrides)
+    try:
+        return KafkaProducer(**options)
+    except KafkaError as exc:
+        raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+
+
+def make_consumer(settings: Settings, group: str | None = None, **overrides: Any) -> KafkaConsumer:
+    """A manual-commit group consumer; offsets are committed by the worker after the index write."""
+    session = min(settings.session_timeout_ms, 6000)
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "group_id": group or settings.group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": session,
+        "heartbeat_interval_ms": max(500, session // 3),
+        "max_poll_interval_ms": 300_000,
+        "max_poll_records": max(1, settings.batch_size),
+        "client_id": "lookalike-worker",
+    }
+    options.update(overrides)
+    try:
+        return KafkaConsumer(**options)
+    except KafkaError as exc:
+        raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+
+
+def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
+    """Create the event topic and its dead-letter topic if they are missing."""
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    except KafkaError as exc:
+        raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(name=settings.topic, num_partitions=partitions or settings.partitions, replication_factor=1),
+            NewTopic(name=settings.dead_letter_topic, num_partitions=1, replication_factor=1),
+        ]
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing)
+                log.info("created topics %s", [t.name for t in missing])
+            except TopicAlreadyExistsError:
+                pass
+    except KafkaError as exc:
+        raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        admin.close()
+
+
+def topic_partitions(settings: Settings, topic: str | None = None) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    try:
+        parts = consumer.partitions_for_topic(topic or settings.topic)
+        return len(parts or ())
+    finally:
+        consumer.close()

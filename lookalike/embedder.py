@@ -1,0 +1,164 @@
+"""Image embedders: one interface (``load``, ``prepare``, ``embed``), one timm implementation.
+
+The model call runs inside a towhee pipeline (``pipe.input -> map -> output``) built from our own
+functions: towhee's hub operators download at run time and cannot work offline. Towhee stays behind
+this interface; nothing else imports it.
+
+Vectors are L2-normalised float32, so inner product is cosine similarity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+from lookalike.errors import LookalikeError
+from lookalike.index import ModelTag
+from lookalike.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    """What every stage needs from a model."""
+
+    tag: ModelTag
+
+    def load(self) -> None: ...
+
+    def prepare(self, image: Image.Image) -> Any:
+        """Per-image preprocessing (thread-safe; runs in the decode threads)."""
+        ...
+
+    def embed_prepared(self, batch: Sequence[Any]) -> np.ndarray:
+        """One model call for the whole batch; returns (n, dim) unit vectors."""
+        ...
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+
+
+class ModelLoadError(LookalikeError):
+    """The model or its weights could not be loaded."""
+
+
+def weights_tag(settings: Settings) -> str:
+    """Names where the weights came from, so the index can refuse vectors of other weights."""
+    if settings.weights is not None:
+        path = Path(settings.weights).expanduser()
+        if not path.is_file():
+            raise ModelLoadError(f"LOOKALIKE_WEIGHTS={path} is not a file")
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        return f"file:{path.name}:{digest.hexdigest()[:12]}"
+    return "timm-pretrained" if settings.pretrained else "random-init:seed0"
+
+
+class TimmEmbedder:
+    """A timm backbone (classifier removed, global pooled features) driven through towhee."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.model_name = settings.model
+        self.tag = ModelTag(model=settings.model, weights="", dim=0)
+        self._model: Any = None
+        self._transform: Any = None
+        self._pipeline: Any = None
+        self._device = "cpu"
+        self._half = False
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        if self._model is not None:
+            return
+        import timm
+        import torch
+        from timm.data import create_transform, resolve_data_config
+
+        threads = self.settings.threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
+        device = self.settings.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self._device = device
+        self._half = device.startswith("cuda")
+        tag = weights_tag(self.settings)
+        try:
+            if self.settings.weights is not None:
+                model = timm.create_model(
+                    self.model_name,
+                    pretrained=True,
+                    num_classes=0,
+                    pretrained_cfg_overlay={"file": str(Path(self.settings.weights).expanduser())},
+                )
+            elif self.settings.pretrained:
+                model = timm.create_model(self.model_name, pretrained=True, num_classes=0)
+            else:
+                torch.manual_seed(0)  # the same random model in every process
+                model = timm.create_model(self.model_name, pretrained=False, num_classes=0)
+        except RuntimeError as exc:
+            if "Unknown model" in str(exc) or "Unknown model" in repr(exc):
+                raise ModelLoadError(f"timm has no model named {self.model_name!r}") from exc
+            raise ModelLoadError(f"could not load {self.model_name}: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            hint = "" if self.settings.weights else " (offline? set LOOKALIKE_WEIGHTS to a local checkpoint)"
+            raise ModelLoadError(f"could not load weights for {self.model_name}: {exc}{hint}") from exc
+        except Exception as exc:  # hub/network errors come in many library-specific types
+            hint = "" if self.settings.weights else " (offline? set LOOKALIKE_WEIGHTS to a local checkpoint)"
+            raise ModelLoadError(f"could not load {self.model_name}: {type(exc).__name__}: {exc}{hint}") from exc
+        model.eval().to(device)
+        if self._half:
+            model.half()
+        config = resolve_data_config({}, model=model)
+        self._transform = create_transform(**config)
+        self._model = model
+        self.tag = ModelTag(model=self.model_name, weights=tag, dim=int(model.num_features))
+        self._pipeline = self._build_pipeline()
+        log.info("model %s loaded on %s (%s, dim %d, %d threads)", self.model_name, device, tag, self.tag.dim,
+                 threads)
+
+    def _build_pipeline(self) -> Any:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from towhee import pipe
+
+        def forward(batch: list[Any]) -> np.ndarray:  # a plain function: towhee deep-copies its DAG
+            return self._forward(batch)
+
+        return pipe.input("batch").map("batch", "vectors", forward).output("vectors")
+
+    def prepare(self, image: Image.Image) -> Any:
+        assert self._transform is not None, "load() first"
+        return self._transform(image)
+
+    def embed_prepared(self, batch: Sequence[Any]) -> np.ndarray:
+        if not batch:
+            return np.zeros((0, self.tag.dim), dtype=np.float32)
+        with self._lock:  # one model call at a time: it already uses every core
+            (vectors,) = self._pipeline(list(batch)).get()
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return self.embed_prepared([self.prepare(im) for im in images])
+
+    def _forward(self, batch: list[Any]) -> np.ndarray:
+        import torch
+
+        x = torch.stack(batch).to(self._device)
+        if self._half:
+            x = x.half()
+        with torch.inference_mode():
+            features = self._model(x).float()
+            features = torch.nn.functional.normalize(features, dim=1)
+        return features.cpu().numpy()

@@ -1,0 +1,29 @@
+"""Two families of failure, handled in opposite ways.
+
+``Unavailable``: a service (S3, Kafka, Milvus) is down or refusing; retry with backoff, commit
+nothing. ``BadInput``: this one message or object can never be processed; dead-letter it with a
+reason and move on.
+"""
+
+from __future__ import annotations
+
+
+class LookalikeError(Exception):
+    """Base of the project's own errors."""
+
+
+class Unavailable(LookalikeError):
+    """A service is unreachable or failing; the operation may succeed later."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(f"{service} unavailable: {detail}")
+        self.service = service
+        self.detail = detail
+
+
+class BadInput(LookalikeError):
+    """This input can never succeed (corrupt image, oversized object, malformed event)."""
+
+
+class ModelMismatch(LookalikeError):
+    """The collection holds vectors of another model; mixing them would make search meaningless."""

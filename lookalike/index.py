@@ -1,0 +1,247 @@
+"""The vector index: one Milvus collection, primary key ``bucket/key``, inner product on unit vectors.
+
+Writes are upserts keyed by ``bucket/key`` (never auto ids), so a redelivered event rewrites the same
+row instead of adding one. The collection's description records the model that made its vectors;
+opening it with another model raises ``ModelMismatch`` instead of silently mixing vector spaces.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from pymilvus import DataType, MilvusClient, MilvusException
+
+from lookalike.errors import ModelMismatch, Unavailable
+from lookalike.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_ID = 2048
+TAG_PROPERTY = "lookalike.model"
+FIELDS = ["id", "etag", "size", "content_type", "event_time", "last_modified", "indexed_at", "model"]
+
+
+@dataclass(frozen=True)
+class ModelTag:
+    """What made the vectors: the timm name, where its weights came from, and the dimension."""
+
+    model: str
+    weights: str
+    dim: int
+
+    def describe(self) -> str:
+        return json.dumps({"lookalike": 1, **asdict(self)}, sort_keys=True)
+
+    @classmethod
+    def parse(cls, description: str) -> ModelTag | None:
+        try:
+            doc = json.loads(description or "")
+            return cls(model=str(doc["model"]), weights=str(doc["weights"]), dim=int(doc["dim"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    id: str
+    vector: np.ndarray
+    etag: str
+    size: int
+    content_type: str
+    event_time: int
+    last_modified: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    fields: dict[str, Any]
+
+    @property
+    def bucket(self) -> str:
+        return self.id.split("/", 1)[0]
+
+    @property
+    def key(self) -> str:
+        return self.id.split("/", 1)[1] if "/" in self.id else self.id
+
+
+def id_filter(ids: Sequence[str]) -> str:
+    """``id in [...]`` with each id quoted and escaped (keys may hold quotes and backslashes)."""
+    return "id in [" + ",".join(json.dumps(i, ensure_ascii=False) for i in ids) + "]"
+
+
+class VectorIndex:
+    """A Milvus collection of image vectors."""
+
+    def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
+        self.name = settings.collection
+        self.uri = settings.milvus_uri
+        self.index_type = settings.index_type
+        self.timeout = timeout
+        self.tag: ModelTag | None = None
+        try:
+            self.client = MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token.get_secret_value(),
+                                       timeout=timeout)
+        except MilvusException as exc:
+            raise Unavailable("milvus", str(exc)) from exc
+
+    # ---- lifecycle
+    def open(self, tag: ModelTag, create: bool = True) -> None:
+        """Attach to the collection for this model, creating it if asked; refuse another model's."""
+        existing = self.stored_tag()
+        if existing is None and self.exists():
+            raise ModelMismatch(f"collection {self.name!r} exists but was not made by lookalike")
+        if existing is not None and (existing.model, existing.weights, existing.dim) != (tag.model, tag.weights,
+                                                                                         tag.dim):
+            raise ModelMismatch(
+                f"collection {self.name!r} holds vectors of model {existing.model} ({existing.weights}, "
+                f"dim {existing.dim}) but this process uses {tag.model} ({tag.weights}, dim {tag.dim}); "
+                "use another LOOKALIKE_COLLECTION or reindex"
+            )
+        if existing is None:
+            if not create:
+                raise ModelMismatch(f"collection {self.name!r} does not exist yet")
+            self._create(tag)
+        self.tag = tag
+        self._call(self.client.load_collection, self.name)
+
+    def exists(self) -> bool:
+        return bool(self._call(self.client.has_collection, self.name))
+
+    def stored_tag(self) -> ModelTag | None:
+        if not self.exists():
+            return None
+        info = self._call(self.client.describe_collection, self.name)
+        props = info.get("properties") or {}
+        return ModelTag.parse(props.get(TAG_PROPERTY, "")) or ModelTag.parse(info.get("description", ""))
+
+    def _create(self, tag: ModelTag) -> None:
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False, description=tag.describe())
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=tag.dim)
+        schema.add_field("etag", DataType.VARCHAR, max_length=128)
+        schema.add_field("size", DataType.INT64)
+        schema.add_field("content_type", DataType.VARCHAR, max_length=256)
+        schema.add_field("event_time", DataType.INT64)
+        schema.add_field("last_modified", DataType.INT64)
+        schema.add_field("indexed_at", DataType.INT64)
+        schema.add_field("model", DataType.VARCHAR, max_length=256)
+        params = self.client.prepare_index_params()
+        extra = {"M": 16, "efConstruction": 200} if self.index_type == "HNSW" else (
+            {"nlist": 128} if self.index_type.startswith("IVF") else {})
+        params.add_index(field_name="vector", index_type=self.index_type, metric_type="IP", params=extra)
+        log.info("creating collection %s for %s (%s, dim %d)", self.name, tag.model, tag.weights, tag.dim)
+        self._call(self.client.create_collection, self.name, schema=schema, index_params=params,
+                   consistency_level="Strong", properties={TAG_PROPERTY: tag.describe()})
+
+    def drop(self) -> None:
+        if self.exists():
+            self._call(self.client.drop_collection, self.name)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # closing a broken channel must not mask the real error
+            log.debug("closing milvus client failed", exc_info=True)
+
+    # ---- writes
+    def upsert(self, rows: Sequence[IndexRow]) -> None:
+        if not rows:
+            return
+        assert self.tag is not None, "open() first"
+        now = int(time.time() * 1000)
+        data = [
+            {
+                "id": r.id,
+                "vector": np.asarray(r.vector, dtype=np.float32).tolist(),
+                "etag": r.etag,
+                "size": int(r.size),
+                "content_type": r.content_type[:256],
+                "event_time": int(r.event_time),
+                "last_modified": int(r.last_modified),
+                "indexed_at": now,
+                "model": self.tag.model,
+            }
+            for r in rows
+        ]
+        self._call(self.client.upsert, self.name, data)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._call(self.client.delete, self.name, filter=id_filter(ids))
+
+    # ---- reads
+    def etags(self, ids: Sequence[str]) -> dict[str, str]:
+        """The indexed etag of each id that is present."""
+        if not ids:
+            return {}
+        rows = self._call(self.client.query, self.name, filter=id_filter(ids), output_fields=["id", "etag"],
+                          consistency_level="Strong")
+        return {r["id"]: r["etag"] for r in rows}
+
+    def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        fields = [*FIELDS, "vector"] if with_vectors else FIELDS
+        return list(self._call(self.client.query, self.name, filter=id_filter(ids), output_fields=fields,
+                               consistency_level="Strong"))
+
+    def count(self) -> int:
+        rows = self._call(self.client.query, self.name, filter="", output_fields=["count(*)"],
+                          consistency_level="Strong")
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def iter_rows(self, fields: Sequence[str] = ("id", "etag"), batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every row (for reconciliation), in pages."""
+        it = self._call(self.client.query_iterator, self.name, batch_size=batch, filter="",
+                        output_fields=list(fields))
+        try:
+            while True:
+                page = self._call(it.next)
+                if not page:
+                    break
+                yield from page
+        finally:
+            it.close()
+
+    def search(self, vectors: np.ndarray, k: int = 10, filter: str = "") -> list[list[Hit]]:
+        k = max(1, min(int(k), 1000))
+        params = {"metric_type": "IP", "params": {"ef": max(64, k)} if self.index_type == "HNSW" else {}}
+        result = self._call(
+            self.client.search,
+            self.name,
+            data=np.asarray(vectors, dtype=np.float32).tolist(),
+            limit=k,
+            filter=filter,
+            output_fields=[f for f in FIELDS if f != "id"],
+            search_params=params,
+            consistency_level="Strong",
+        )
+        return [
+            [Hit(id=str(h["id"]), score=float(h["distance"]), fields=dict(h.get("entity") or {})) for h in hits]
+            for hits in result
+        ]
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if "timeout" not in kwargs and fn.__name__ not in ("next", "create_schema"):
+                kwargs["timeout"] = self.timeout
+            return fn(*args, **kwargs)
+        except MilvusException as exc:
+            if _is_unavailable(exc):
+                raise Unavailable("milvus", str(exc)) from exc
+            raise
+
+
+def _is_unavailable(exc: MilvusException) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("unavailable", "deadline", "connect", "timeout", "not ready", "closed",
+                                   "server", "rpc"))

@@ -1,0 +1,1 @@
+"""Producers: the S3-notification -> Kafka bridge and the bulk uploader."""
