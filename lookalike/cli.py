@@ -60,7 +60,7 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(report, indent=2))
     else:
         if not report["parts"]:
-            print("the local stack is not running (no state in %s)" % report["state_dir"])
+            print(f"the local stack is not running (no state in {report['state_dir']})")
         for p in report["parts"]:
             print(f"{p['name']:<10} {p['state']:<9} pid {p['pid']:<7} {p['address']}")
         idx = report["index"]
@@ -89,8 +89,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
-    from producers.upload import plan_upload, upload
     from lookalike.store import ObjectStore
+    from producers.upload import plan_upload, upload
 
     items = plan_upload([Path(p) for p in args.paths], prefix=args.prefix)
     if not items:
@@ -115,8 +115,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps([n.to_dict() for n in result.neighbours]))
     else:
-        print(f"{len(result.neighbours)} neighbours of {args.image} "
-              f"(embed {result.embed_ms:.0f} ms, search {result.search_ms:.0f} ms)")
+        print(
+            f"{len(result.neighbours)} neighbours of {args.image} "
+            f"(embed {result.embed_ms:.0f} ms, search {result.search_ms:.0f} ms)"
+        )
         for rank, n in enumerate(result.neighbours, 1):
             print(f"{rank:>3}  {n.score:.4f}  s3://{n.bucket}/{n.key}")
     return 0

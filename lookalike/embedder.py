@@ -121,10 +121,9 @@ class TimmEmbedder:
         config = resolve_data_config({}, model=model)
         self._transform = create_transform(**config)
         self._model = model
-        self.tag = ModelTag(model=self.model_name, weights=tag, dim=int(model.num_features))
+        self.tag = ModelTag(model=self.model_name, weights=tag, dim=int(model.num_features))  # type: ignore[arg-type]
         self._pipeline = self._build_pipeline()
-        log.info("model %s loaded on %s (%s, dim %d, %d threads)", self.model_name, device, tag, self.tag.dim,
-                 threads)
+        log.info("model %s loaded on %s (%s, dim %d, %d threads)", self.model_name, device, tag, self.tag.dim, threads)
 
     def _build_pipeline(self) -> Any:
         import warnings

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 EventKind = Literal["created", "removed"]
 
@@ -43,7 +43,7 @@ class ObjectEvent:
 
     def to_record(self) -> dict[str, Any]:
         """Render as one S3 notification record (what the bridge publishes, per record)."""
-        obj: dict[str, Any] = {"key": self.key}
+        obj: dict[str, Any] = {"key": quote_plus(self.key, safe="")}  # encoded, as S3 and MinIO send it
         if self.etag is not None:
             obj["eTag"] = self.etag
         if self.size is not None:
@@ -152,6 +152,4 @@ def _parse_time(value: Any) -> int:
 
 
 def _format_time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -43,8 +43,8 @@ def decode_image(data: bytes, max_pixels: int = 80_000_000, draft_size: int | No
                 img.draft("RGB", (draft_size, draft_size))
             img.seek(0)  # animated GIF/WebP/APNG: the first frame stands for the object
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            return _to_rgb(img)
+            upright = ImageOps.exif_transpose(img) or img
+            return _to_rgb(upright)
     except BadImage:
         raise
     except UnidentifiedImageError:

@@ -88,8 +88,9 @@ class VectorIndex:
         self.timeout = timeout
         self.tag: ModelTag | None = None
         try:
-            self.client = MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token.get_secret_value(),
-                                       timeout=timeout)
+            self.client = MilvusClient(
+                uri=settings.milvus_uri, token=settings.milvus_token.get_secret_value(), timeout=timeout
+            )
         except MilvusException as exc:
             raise Unavailable("milvus", str(exc)) from exc
 
@@ -99,8 +100,11 @@ class VectorIndex:
         existing = self.stored_tag()
         if existing is None and self.exists():
             raise ModelMismatch(f"collection {self.name!r} exists but was not made by lookalike")
-        if existing is not None and (existing.model, existing.weights, existing.dim) != (tag.model, tag.weights,
-                                                                                         tag.dim):
+        if existing is not None and (existing.model, existing.weights, existing.dim) != (
+            tag.model,
+            tag.weights,
+            tag.dim,
+        ):
             raise ModelMismatch(
                 f"collection {self.name!r} holds vectors of model {existing.model} ({existing.weights}, "
                 f"dim {existing.dim}) but this process uses {tag.model} ({tag.weights}, dim {tag.dim}); "
@@ -135,12 +139,21 @@ class VectorIndex:
         schema.add_field("indexed_at", DataType.INT64)
         schema.add_field("model", DataType.VARCHAR, max_length=256)
         params = self.client.prepare_index_params()
-        extra = {"M": 16, "efConstruction": 200} if self.index_type == "HNSW" else (
-            {"nlist": 128} if self.index_type.startswith("IVF") else {})
+        extra = (
+            {"M": 16, "efConstruction": 200}
+            if self.index_type == "HNSW"
+            else ({"nlist": 128} if self.index_type.startswith("IVF") else {})
+        )
         params.add_index(field_name="vector", index_type=self.index_type, metric_type="IP", params=extra)
         log.info("creating collection %s for %s (%s, dim %d)", self.name, tag.model, tag.weights, tag.dim)
-        self._call(self.client.create_collection, self.name, schema=schema, index_params=params,
-                   consistency_level="Strong", properties={TAG_PROPERTY: tag.describe()})
+        self._call(
+            self.client.create_collection,
+            self.name,
+            schema=schema,
+            index_params=params,
+            consistency_level="Strong",
+            properties={TAG_PROPERTY: tag.describe()},
+        )
 
     def drop(self) -> None:
         if self.exists():
@@ -183,34 +196,62 @@ class VectorIndex:
         """The indexed etag of each id that is present."""
         if not ids:
             return {}
-        rows = self._call(self.client.query, self.name, filter=id_filter(ids), output_fields=["id", "etag"],
-                          consistency_level="Strong")
+        rows = self._call(
+            self.client.query,
+            self.name,
+            filter=id_filter(ids),
+            output_fields=["id", "etag"],
+            consistency_level="Strong",
+        )
         return {r["id"]: r["etag"] for r in rows}
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[dict[str, Any]]:
         if not ids:
             return []
         fields = [*FIELDS, "vector"] if with_vectors else FIELDS
-        return list(self._call(self.client.query, self.name, filter=id_filter(ids), output_fields=fields,
-                               consistency_level="Strong"))
+        return list(
+            self._call(
+                self.client.query, self.name, filter=id_filter(ids), output_fields=fields, consistency_level="Strong"
+            )
+        )
 
     def count(self) -> int:
-        rows = self._call(self.client.query, self.name, filter="", output_fields=["count(*)"],
-                          consistency_level="Strong")
+        rows = self._call(
+            self.client.query, self.name, filter="", output_fields=["count(*)"], consistency_level="Strong"
+        )
         return int(rows[0]["count(*)"]) if rows else 0
 
     def iter_rows(self, fields: Sequence[str] = ("id", "etag"), batch: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every row (for reconciliation), in pages."""
-        it = self._call(self.client.query_iterator, self.name, batch_size=batch, filter="",
-                        output_fields=list(fields))
-        try:
-            while True:
-                page = self._call(it.next)
-                if not page:
-                    break
+        """Every row (for reconciliation), in primary-key ranges of at most ``batch`` rows.
+
+        Milvus (Lite above all) returns a limited query in no particular order, and pymilvus'
+        query_iterator does not escape string keys; so a range that comes back full is split at the
+        median of what it returned, until each range fits in one page.
+        """
+        out = list(dict.fromkeys(["id", *fields]))
+        ranges: list[tuple[str | None, str | None]] = [(None, None)]
+        while ranges:
+            lo, hi = ranges.pop()
+            terms = []
+            if lo is not None:
+                terms.append(f"id >= {json.dumps(lo, ensure_ascii=False)}")
+            if hi is not None:
+                terms.append(f"id < {json.dumps(hi, ensure_ascii=False)}")
+            page = self._call(
+                self.client.query,
+                self.name,
+                filter=" && ".join(terms),
+                output_fields=out,
+                limit=batch + 1,
+                consistency_level="Strong",
+            )
+            if len(page) <= batch:
                 yield from page
-        finally:
-            it.close()
+                continue
+            ids = sorted(str(r["id"]) for r in page)
+            mid = ids[len(ids) // 2]
+            ranges.append((mid, hi))
+            ranges.append((lo, mid))
 
     def search(self, vectors: np.ndarray, k: int = 10, filter: str = "") -> list[list[Hit]]:
         k = max(1, min(int(k), 1000))
@@ -243,5 +284,6 @@ class VectorIndex:
 
 def _is_unavailable(exc: MilvusException) -> bool:
     text = str(exc).lower()
-    return any(s in text for s in ("unavailable", "deadline", "connect", "timeout", "not ready", "closed",
-                                   "server", "rpc"))
+    return any(
+        s in text for s in ("unavailable", "deadline", "connect", "timeout", "not ready", "closed", "server", "rpc")
+    )

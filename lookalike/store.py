@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ from urllib.parse import urlparse
 
 import urllib3
 from minio import Minio
-from minio.error import S3Error
+from minio.error import S3Error, ServerError
 
 from lookalike.errors import BadInput, Unavailable
 from lookalike.events import clean_etag
@@ -116,8 +118,6 @@ class ObjectStore:
         return clean_etag(result.etag) or ""
 
     def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        import io
-
         with _translate():
             result = self.client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type)
         return clean_etag(result.etag) or ""
@@ -149,26 +149,21 @@ class _Missing(Exception):
     pass
 
 
-class _translate:
-    """Context manager mapping client errors to ``_Missing`` / ``Unavailable``."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, (BadInput, _Missing)):
-            return False
-        if isinstance(exc, S3Error):
-            if exc.code in _MISSING:
-                raise _Missing() from exc
-            if exc.code in ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-                raise Unavailable("s3", f"{exc.code}: {exc.message}") from exc
-            return False
-        if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)):
-            raise Unavailable("s3", f"{type(exc).__name__}: {exc}") from exc
-        if isinstance(exc, Exception) and type(exc).__name__ == "ServerError":
-            raise Unavailable("s3", str(exc)) from exc
-        return False
+@contextlib.contextmanager
+def _translate() -> Iterator[None]:
+    """Map client errors to ``_Missing`` (object absent) or ``Unavailable`` (retry later)."""
+    try:
+        yield
+    except (BadInput, _Missing):
+        raise
+    except S3Error as exc:
+        if exc.code in _MISSING:
+            raise _Missing() from exc
+        if exc.code in ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            raise Unavailable("s3", f"{exc.code}: {exc.message}") from exc
+        raise
+    except (urllib3.exceptions.HTTPError, OSError, ServerError) as exc:
+        raise Unavailable("s3", f"{type(exc).__name__}: {exc}") from exc
 
 
 def _ms(value: datetime | None) -> int:

@@ -78,8 +78,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if urlparse(self.path).path in ("/health", "/healthz"):
-            self._reply(HTTPStatus.OK, {"status": "ok", "topic": self.server.publisher.topic,
-                                        "published": self.server.published})
+            self._reply(
+                HTTPStatus.OK,
+                {"status": "ok", "topic": self.server.publisher.topic, "published": self.server.published},
+            )
         else:
             self._reply(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
@@ -94,8 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if length > self.server.settings.bridge_max_body:
             self.close_connection = True
-            self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        {"error": f"body over {self.server.settings.bridge_max_body} bytes"})
+            self._reply(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                {"error": f"body over {self.server.settings.bridge_max_body} bytes"},
+            )
             return
         body = self.rfile.read(length) if length else b""
         try:
@@ -146,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not url.startswith(("http://", "https://")):
             raise BadEvent("SubscriptionConfirmation without SubscribeURL")
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - SNS asks us to GET it
+            with urllib.request.urlopen(url, timeout=10) as response:
                 response.read()
             log.info("confirmed SNS subscription for %s", doc.get("TopicArn"))
         except OSError as exc:
@@ -168,8 +172,12 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     server = BridgeServer(settings)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
-    log.info("bridge listening on http://%s:%d/events -> topic %s", settings.bridge_host, settings.bridge_port,
-             settings.topic)
+    log.info(
+        "bridge listening on http://%s:%d/events -> topic %s",
+        settings.bridge_host,
+        settings.bridge_port,
+        settings.topic,
+    )
     try:
         stop.wait()
     finally:

@@ -47,12 +47,14 @@ def _walk(root: Path) -> Iterator[tuple[Path, str]]:
             yield path, path.relative_to(root).as_posix()
 
 
-def upload(store: ObjectStore, bucket: str, items: list[UploadItem], concurrency: int = 8,
-           progress: bool = True) -> int:
+def upload(
+    store: ObjectStore, bucket: str, items: list[UploadItem], concurrency: int = 8, progress: bool = True
+) -> int:
     """Upload everything; returns the number of objects written."""
-    with ThreadPoolExecutor(max_workers=concurrency) as pool, tqdm(
-        total=len(items), unit="img", disable=not progress, desc="upload"
-    ) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=concurrency) as pool,
+        tqdm(total=len(items), unit="img", disable=not progress, desc="upload") as bar,
+    ):
         futures = [pool.submit(store.put_file, bucket, it.key, it.path, it.content_type) for it in items]
         for f in futures:
             f.result()

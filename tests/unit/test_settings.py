@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lookalike.settings import Settings
+
+
+def test_defaults_point_at_the_local_stack() -> None:
+    s = Settings(_env_file=None)
+    assert s.s3_host == ("127.0.0.1", 9000)
+    assert s.kafka_host == ("127.0.0.1", 9092)
+    assert s.milvus_host == ("127.0.0.1", 19530)
+    assert s.dead_letter_topic == "lookalike.events.dlq"
+    assert s.weights is None
+
+
+def test_env_prefix_and_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LOOKALIKE_TOPIC", "t1")
+    monkeypatch.setenv("LOOKALIKE_WEIGHTS", str(tmp_path / "w.pth"))
+    monkeypatch.setenv("LOOKALIKE_BATCH_SIZE", "7")
+    s = Settings(_env_file=None)
+    assert (s.topic, s.dead_letter_topic, s.batch_size) == ("t1", "t1.dlq", 7)
+    assert s.weights == tmp_path / "w.pth"
+
+
+def test_empty_weights_means_download(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOKALIKE_WEIGHTS", "")
+    assert Settings(_env_file=None).weights is None
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("LOOKALIKE_BUCKET=photos\n")
+    assert Settings(_env_file=env).bucket == "photos"
+
+
+def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOKALIKE_BATCH_SIZE", "many")
+    with pytest.raises(ValueError, match="batch_size"):
+        Settings(_env_file=None)
