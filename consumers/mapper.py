@@ -4,13 +4,14 @@ Work is decided per object id from the *current* state of the bucket, not from t
 a create whose object was since overwritten indexes the newer bytes, a create whose object is gone
 removes the vector, and a removal whose key was re-created keeps it. Stale or repeated events
 therefore never roll the index back, whatever order they arrive in. A repeated event whose etag is
-already indexed is skipped before any download.
+already indexed is skipped before any download, and bytes older (by Last-Modified) than what is
+indexed are never written over it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from lookalike.embedder import Embedder
 from lookalike.errors import BadInput
 from lookalike.events import BadEvent, ObjectEvent, parse_message
 from lookalike.imaging import decode_image
-from lookalike.index import IndexRow, VectorIndex
+from lookalike.index import IndexedState, IndexRow, VectorIndex
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Work:
-    """What one batch of messages asks of the index."""
+    """What one batch asks of the index."""
 
     upserts: list[tuple[IndexRow, Any]] = field(default_factory=list)  # row (vector unset) + prepared tensor
     deletes: list[str] = field(default_factory=list)
@@ -40,27 +41,30 @@ class Work:
 
 
 @dataclass(frozen=True)
-class _Pending:
+class Pending:
+    """An event and where it came from (for dead letters)."""
+
     event: ObjectEvent
-    message: Message
+    source: Message
 
 
-def latest_events(messages: Sequence[Message], dead: list[DeadLetter]) -> dict[str, _Pending]:
+def latest_events(messages: Sequence[Message], dead: list[DeadLetter]) -> dict[str, Pending]:
     """Parse messages; keep the last event per object id (messages come in partition order)."""
-    latest: dict[str, _Pending] = {}
+    latest: dict[str, Pending] = {}
     for msg in messages:
         try:
             events = parse_message(msg.value)
         except BadEvent as exc:
             dead.append(DeadLetter(msg.key, None, f"bad event: {exc}", msg.topic, msg.partition, msg.offset))
+            EVENTS.labels("dead").inc()
             continue
         for ev in events:
-            latest[ev.id] = _Pending(ev, msg)
+            latest[ev.id] = Pending(ev, msg)
     return latest
 
 
 class Mapper:
-    """Turns a batch of messages into index work, fetching and decoding in a thread pool."""
+    """Turns events into index work, fetching and decoding in a thread pool."""
 
     def __init__(
         self, settings: Settings, store: ObjectStore, index: VectorIndex, embedder: Embedder, threads: int = 4
@@ -72,16 +76,24 @@ class Mapper:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fetch")
 
     def plan(self, messages: Sequence[Message]) -> Work:
+        dead: list[DeadLetter] = []
+        latest = latest_events(messages, dead)
+        work = self.plan_events(latest)
+        work.dead[:0] = dead
+        return work
+
+    def plan_events(self, latest: Mapping[str, Pending]) -> Work:
+        """Fetch/decode what needs it; ``Unavailable`` propagates so the caller retries the whole batch."""
         work = Work()
-        latest = latest_events(messages, work.dead)
         if not latest:
             return work
         with timed("lookup"):
-            indexed = self.index.etags(list(latest))
-        todo: list[_Pending] = []
+            indexed = self.index.states(list(latest))
+        todo: list[Pending] = []
         for oid, pending in latest.items():
             ev = pending.event
-            if ev.kind == "created" and ev.etag and indexed.get(oid) == ev.etag:
+            state = indexed.get(oid)
+            if ev.kind == "created" and ev.etag and state is not None and state.etag == ev.etag:
                 work.skipped += 1
                 EVENTS.labels("skipped").inc()
             else:
@@ -103,13 +115,12 @@ class Mapper:
             EVENTS.labels(outcome).inc()
         return work
 
-    def _load(self, pending: _Pending, indexed_etag: str | None) -> tuple[str, Any]:
-        """Fetch and decode one object. ``Unavailable`` propagates (the batch is retried)."""
+    def _load(self, pending: Pending, state: IndexedState | None) -> tuple[str, Any]:
+        """Fetch and decode one object, as it is now."""
         ev = pending.event
-        if ev.size is not None and ev.size > self.settings.max_object_bytes:
-            return "dead", self._dead(
-                pending, ev.etag, ev.size, f"object is {ev.size} bytes, limit {self.settings.max_object_bytes}"
-            )
+        limit = self.settings.max_object_bytes
+        if ev.kind == "created" and ev.size is not None and ev.size > limit:
+            return "dead", self._dead(pending, ev.etag, ev.size, f"object is {ev.size} bytes, limit {limit}")
         try:
             with timed("fetch"):
                 got = self.store.get(ev.bucket, ev.key)
@@ -118,7 +129,7 @@ class Mapper:
         if got is None:
             return "gone", None
         info, data = got
-        if indexed_etag is not None and info.etag == indexed_etag:
+        if state is not None and (info.etag == state.etag or info.last_modified_ms < state.last_modified):
             return "skip", None
         try:
             with timed("decode"):
@@ -141,8 +152,8 @@ class Mapper:
         return "upsert", (row, prepared)
 
     @staticmethod
-    def _dead(pending: _Pending, etag: str | None, size: int | None, reason: str) -> DeadLetter:
-        m = pending.message
+    def _dead(pending: Pending, etag: str | None, size: int | None, reason: str) -> DeadLetter:
+        m = pending.source
         return DeadLetter(pending.event.id, etag, reason, m.topic, m.partition, m.offset, size)
 
     def close(self) -> None:

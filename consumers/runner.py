@@ -74,6 +74,7 @@ class Worker:
         self.on_batch = on_batch
         self.batches = 0
         self.events = 0
+        self.ready = threading.Event()
 
     def run(self, stop: threading.Event, max_outage_s: float = 0.0) -> None:
         self.embedder.load()
@@ -81,16 +82,20 @@ class Worker:
         index = _retry_until(lambda: self._open_index(), stop, max_outage_s)
         if index is None:
             return
+        dlq = _retry_until(partial(DeadLetterWriter, self.settings), stop, max_outage_s)
+        reader = _retry_until(partial(Reader, self.settings, group=self.group), stop, max_outage_s)
+        if dlq is None or reader is None:
+            index.close()
+            return
         mapper = Mapper(self.settings, store, index, self.embedder)
         writer = Writer(index, self.embedder)
-        dlq = DeadLetterWriter(self.settings)
-        reader = Reader(self.settings, group=self.group)
         READY.set(1)
+        self.ready.set()
         log.info("worker ready: topic %s, group %s, collection %s", self.settings.topic, self.group, index.name)
         try:
             while not stop.is_set():
                 with timed("poll"):
-                    batch = reader.poll(max_records=self.settings.batch_size, timeout_ms=200)
+                    batch = _retry_until(partial(reader.poll, self.settings.batch_size, 200), stop, max_outage_s)
                 if not batch:
                     continue
                 BATCH_SIZE.observe(len(batch))
@@ -100,12 +105,15 @@ class Worker:
                 if done is None:  # stopped (or gave up) before the batch was written: commit nothing
                     break
                 with timed("commit"):
-                    reader.commit(batch)
+                    committed = _retry_until(partial(reader.commit, batch), stop, max_outage_s)
+                if committed is None:  # stopped while Kafka was down: the batch is replayed later, harmlessly
+                    break
                 LAST_COMMIT.set_to_current_time()
                 self.batches += 1
                 self.events += len(batch)
         finally:
             READY.set(0)
+            self.ready.clear()
             reader.close()
             dlq.close()
             mapper.close()

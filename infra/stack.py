@@ -311,6 +311,12 @@ def up(
     return state
 
 
+def bootstrap_topics(settings: Settings) -> None:
+    from lookalike.bus import ensure_topics
+
+    ensure_topics(settings)
+
+
 def bootstrap(settings: Settings) -> None:
     """Bucket, topics and the bucket -> SNS -> bridge notification; each step idempotent."""
     from minio.notificationconfig import NotificationConfig, TopicConfig

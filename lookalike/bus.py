@@ -87,3 +87,33 @@ def topic_partitions(settings: Settings, topic: str | None = None) -> int:
         return len(parts or ())
     finally:
         consumer.close()
+
+
+def consumer_lag(
+    settings: Settings, group: str | None = None, topic: str | None = None
+) -> dict[int, tuple[int | None, int]]:
+    """Per partition of the topic: (committed offset or None, end offset) for the consumer group."""
+    from kafka import TopicPartition
+
+    topic = topic or settings.topic
+    group = group or settings.group
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    except KafkaError as exc:
+        raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        committed = admin.list_group_offsets(group).get(group, {})
+        end = consumer.end_offsets(parts)
+        out: dict[int, tuple[int | None, int]] = {}
+        for tp in parts:
+            meta = committed.get(tp)
+            offset = meta.offset if meta is not None and meta.offset >= 0 else None
+            out[tp.partition] = (offset, int(end[tp]))
+        return out
+    except KafkaError as exc:
+        raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        consumer.close()
+        admin.close()

@@ -59,6 +59,14 @@ class IndexRow:
 
 
 @dataclass(frozen=True)
+class IndexedState:
+    """What the index holds for one object: enough to skip or refuse a write without the vector."""
+
+    etag: str
+    last_modified: int
+
+
+@dataclass(frozen=True)
 class Hit:
     id: str
     score: float
@@ -194,16 +202,20 @@ class VectorIndex:
     # ---- reads
     def etags(self, ids: Sequence[str]) -> dict[str, str]:
         """The indexed etag of each id that is present."""
+        return {oid: state.etag for oid, state in self.states(ids).items()}
+
+    def states(self, ids: Sequence[str]) -> dict[str, IndexedState]:
+        """Etag and Last-Modified of each id that is present."""
         if not ids:
             return {}
         rows = self._call(
             self.client.query,
             self.name,
             filter=id_filter(ids),
-            output_fields=["id", "etag"],
+            output_fields=["id", "etag", "last_modified"],
             consistency_level="Strong",
         )
-        return {r["id"]: r["etag"] for r in rows}
+        return {r["id"]: IndexedState(r["etag"], int(r["last_modified"])) for r in rows}
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[dict[str, Any]]:
         if not ids:

@@ -95,8 +95,8 @@ class Pipeline:
         idx.open(self.embedder.tag, create=False)  # type: ignore[attr-defined]
         return idx
 
-    def start_worker(self, **kwargs: object) -> threading.Event:
-        """An in-process worker thread sharing the session's model."""
+    def start_worker(self, **kwargs: object):  # type: ignore[no-untyped-def]
+        """An in-process worker thread sharing the session's model; returns once it is ready."""
         from consumers.runner import Worker
 
         stop = threading.Event()
@@ -113,7 +113,9 @@ class Pipeline:
         thread.start()
         self.stops.append(stop)
         self.threads.append(thread)
-        return stop
+        wait_for(lambda: worker.ready.is_set() or self.errors, 120, what="worker ready")
+        assert not self.errors, self.errors
+        return worker
 
     def stop_workers(self) -> None:
         for stop in self.stops:
@@ -136,13 +138,13 @@ class Pipeline:
         return {f"{s.bucket}/{o.key}": o.etag for o in self.store.list(s.bucket)}  # type: ignore[attr-defined]
 
 
-@pytest.fixture()
-def pipeline(servers: dict[str, str], embedder: object, tmp_path: Path) -> Iterator[Pipeline]:
-    """Fresh bucket/topic/group/collection, a bridge subprocess, and room for workers."""
+@contextlib.contextmanager
+def open_pipeline(servers: dict[str, str], embedder: object, tmp_path: Path, **overrides: object) -> Iterator[Pipeline]:
+    """Fresh bucket/topic/group/collection, a bridge subprocess, and room for workers; all torn down."""
     from infra import stack
     from lookalike.index import VectorIndex
 
-    settings = make_settings(servers)
+    settings = make_settings(servers, **overrides)
     stack.bootstrap(settings)
     env = stack.settings_env(settings)
     p = Pipeline(settings, embedder, tmp_path)
@@ -155,3 +157,16 @@ def pipeline(servers: dict[str, str], embedder: object, tmp_path: Path) -> Itera
             with contextlib.suppress(Exception):
                 VectorIndex(settings).drop()
     assert not p.errors, f"worker thread failed: {p.errors!r}"
+
+
+@pytest.fixture()
+def pipeline(servers: dict[str, str], embedder: object, tmp_path: Path) -> Iterator[Pipeline]:
+    with open_pipeline(servers, embedder, tmp_path) as p:
+        yield p
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import logging
+
+    # pymilvus logs a traceback per failed RPC; outages are injected on purpose here
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)

@@ -94,3 +94,75 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 
 PYTHON = sys.executable
+
+
+class PrivateMilvus:
+    """A Milvus Lite server of one test's own, so the test can take it away and bring it back."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.data = tmp / "milvus-private"
+        self.log = tmp / "milvus-private.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        from pymilvus import MilvusClient
+
+        exe = str(Path(sys.executable).parent / "milvus-lite")
+        cmd = [exe, "server", "--data-dir", str(self.data), "--host", "127.0.0.1", "--port", str(self.port)]
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+        def up() -> bool:
+            try:
+                client = MilvusClient(uri=self.uri, timeout=2)
+                client.list_collections()
+                client.close()
+                return True
+            except Exception:
+                return False
+
+        wait_for(up, 60, what="private milvus")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_group(self.proc)
+            self.proc = None
+
+    def __enter__(self) -> PrivateMilvus:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def topic_messages(bootstrap: str, topic: str, timeout_s: float = 5.0) -> list[tuple[str | None, bytes]]:
+    """Every message of a topic from the start (key, value)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=1500)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        end = consumer.end_offsets(parts)
+        out: list[tuple[str | None, bytes]] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(consumer.position(tp) < end[tp] for tp in parts):
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend((r.key.decode() if r.key else None, r.value) for r in records)
+        return out
+    finally:
+        consumer.close()
+
+
+def group_lag(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
+    """Per partition: end offset minus committed offset (None: nothing committed)."""
+    from lookalike.bus import consumer_lag
+    from lookalike.settings import Settings
+
+    settings = Settings(_env_file=None, kafka_bootstrap=bootstrap)  # type: ignore[call-arg]
+    lag = consumer_lag(settings, group=group, topic=topic)
+    return {p: (None if committed is None else end - committed) for p, (committed, end) in lag.items()}
