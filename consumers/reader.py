@@ -1,11 +1,18 @@
-"""The reader stage: a manual-commit Kafka group consumer yielding plain messages."""
+"""The reader stage: a manual-commit Kafka group consumer yielding plain messages.
+
+Offsets of durable batches collect in ``pending`` and are committed for the partitions this member
+still owns. When a rebalance takes partitions away, their durable offsets are committed in the
+revocation callback, before the new owner starts, so a rebalance neither loses a commit nor leaves a
+partition's committed offset behind work that was already done.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from kafka import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -26,12 +33,14 @@ class Message:
 
 
 class Reader:
-    """Polls batches, commits exactly the offsets it is told were written."""
+    """Polls batches; commits exactly the offsets it is told were written."""
 
     def __init__(self, settings: Settings, group: str | None = None) -> None:
         self.consumer = make_consumer(settings, group=group)
-        self.consumer.subscribe([settings.topic])
         self.topic = settings.topic
+        self.pending: dict[TopicPartition, OffsetAndMetadata] = {}
+        self.collect: Callable[[], list[Message]] | None = None  # durable batches not yet handed in
+        self.consumer.subscribe([settings.topic], listener=_Listener(self))
 
     def poll(self, max_records: int, timeout_ms: int) -> list[Message]:
         try:
@@ -45,26 +54,28 @@ class Reader:
                 out.append(Message(rec.topic, rec.partition, rec.offset, key, rec.value or b""))
         return out
 
-    def commit(self, messages: Sequence[Message]) -> bool:
-        """Commit past the last message of each partition; False if the group moved on meanwhile."""
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+    def add(self, messages: Sequence[Message]) -> None:
+        """Mark these messages durable: their offsets will be committed."""
         for m in messages:
             tp = TopicPartition(m.topic, m.partition)
-            if tp not in offsets or offsets[tp].offset <= m.offset:
-                offsets[tp] = OffsetAndMetadata(m.offset + 1, "", -1)
-        if not offsets:
+            if tp not in self.pending or self.pending[tp].offset <= m.offset:
+                self.pending[tp] = OffsetAndMetadata(m.offset + 1, "", -1)
+
+    def commit(self) -> bool:
+        """Commit pending offsets of the partitions still owned; False if the group moved meanwhile."""
+        owned = set(self.consumer.assignment())
+        self.pending = {tp: o for tp, o in self.pending.items() if tp in owned}
+        if not self.pending:
             return True
         try:
-            self.consumer.commit(offsets=offsets)
+            self.consumer.commit(offsets=dict(self.pending))
         except CommitFailedError as exc:
-            log.warning("commit refused after a rebalance; the new owner re-reads these events: %s", exc)
+            log.warning("commit refused during a rebalance; retried after it: %s", exc)
             return False
         except KafkaError as exc:
             raise Unavailable("kafka", f"commit failed: {type(exc).__name__}: {exc}") from exc
+        self.pending.clear()
         return True
-
-    def assignment(self) -> set[TopicPartition]:
-        return set(self.consumer.assignment())
 
     def close(self) -> None:
         """Leave the group promptly so partitions move to the other workers at once."""
@@ -72,3 +83,25 @@ class Reader:
             self.consumer.close(autocommit=False)
         except KafkaError:
             log.warning("consumer did not close cleanly", exc_info=True)
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        reader = self.reader
+        if reader.collect is not None:
+            reader.add(reader.collect())
+        offsets = {tp: o for tp, o in reader.pending.items() if tp in set(revoked)}
+        if offsets:
+            try:
+                reader.consumer.commit(offsets=offsets)
+                log.info("committed %d partition(s) before handing them over", len(offsets))
+            except KafkaError as exc:  # the new owner replays from the last commit: harmless
+                log.warning("could not commit revoked partitions: %s", exc)
+        for tp in revoked:
+            reader.pending.pop(tp, None)
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))

@@ -1,61 +1,90 @@
-"""The runner: wires reader -> mapper -> writer -> commit, and owns retry and shutdown.
+"""The runner: wires reader -> mapper -> writer -> commit, and owns retry, overlap and shutdown.
 
-Offsets are committed only after Milvus accepted the batch and its dead letters were acknowledged;
-any failure before that commits nothing, so the events come back (to this worker after the retry,
-or to another after a crash or rebalance). Every step is idempotent, so a replay is harmless.
+Two threads overlap the work. The main thread polls Kafka and runs the mapper (index look-up, S3
+fetch, decode, preprocessing) for batch N+1 while a write thread runs the model and the Milvus write
+for batch N. A one-slot hand-off queue bounds memory and gives back-pressure: under a backlog each
+poll finds a full batch (throughput); on a quiet stream a batch is whatever just arrived (freshness).
+
+Offsets are committed by the main thread (the Kafka consumer is not thread-safe), in order, and only
+for batches whose vectors Milvus accepted and whose dead letters Kafka acknowledged. Any failure
+before that commits nothing, so the events come back, to this worker after the retry or to another
+after a crash or rebalance. Every step is idempotent, so a replay is harmless.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-import time
 from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
 
 from consumers.dlq import DeadLetterWriter
-from consumers.mapper import Mapper
-from consumers.metrics import BATCH_SIZE, LAST_COMMIT, READY, UNAVAILABLE, timed
+from consumers.mapper import Mapper, Work
+from consumers.metrics import BATCH_SIZE, LAST_COMMIT, READY, timed
 from consumers.reader import Message, Reader
+from consumers.retry import retry_until
 from consumers.writer import Writer
 from lookalike.embedder import Embedder
-from lookalike.errors import Unavailable
 from lookalike.index import VectorIndex
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
-class Backoff:
-    """Capped exponential backoff that logs one line when a service fails and one when it returns."""
+class WriteStage(threading.Thread):
+    """Embeds and writes planned batches in order, reporting each one done once it is durable."""
 
-    def __init__(self, first: float = 0.5, cap: float = 10.0) -> None:
-        self.first = first
-        self.cap = cap
-        self.delay = first
-        self.down_since: float | None = None
-        self.service = ""
+    def __init__(self, writer: Writer, dlq: DeadLetterWriter, stop: threading.Event, max_outage_s: float) -> None:
+        super().__init__(name="write-stage", daemon=True)
+        self.writer = writer
+        self.dlq = dlq
+        self.stop = stop
+        self.max_outage_s = max_outage_s
+        self.inbox: queue.Queue[tuple[list[Message], Work]] = queue.Queue(maxsize=1)
+        self.done: queue.Queue[list[Message]] = queue.Queue()
+        self.closing = threading.Event()
+        self.error: BaseException | None = None
 
-    def failed(self, exc: Unavailable) -> float:
-        if self.down_since is None or exc.service != self.service:
-            log.error("%s is unavailable (%s); pausing consumption, retrying with backoff", exc.service, exc.detail)
-            UNAVAILABLE.labels(exc.service).set(1)
-            self.down_since = self.down_since or time.monotonic()
-            self.service = exc.service
-            self.delay = self.first
-        delay = self.delay
-        self.delay = min(self.cap, self.delay * 2)
-        return delay
+    def submit(self, batch: list[Message], work: Work) -> bool:
+        """Hand over a planned batch, waiting while the previous one is written; False if stopped."""
+        while self.error is None and self.is_alive():
+            try:
+                self.inbox.put((batch, work), timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
 
-    def recovered(self) -> None:
-        if self.down_since is not None:
-            log.warning("%s is back after %.1f s; resuming", self.service, time.monotonic() - self.down_since)
-            UNAVAILABLE.labels(self.service).set(0)
-        self.down_since = None
-        self.delay = self.first
+    def run(self) -> None:
+        try:
+            while True:
+                try:
+                    batch, work = self.inbox.get(timeout=0.2)
+                except queue.Empty:
+                    if self.closing.is_set():
+                        return
+                    continue
+                written = retry_until(partial(self._write, work), self.stop, self.max_outage_s)
+                if written is None:  # stopped during an outage: abandon, commit nothing of it
+                    return
+                self.done.put(batch)
+        except BaseException as exc:  # surfaced by the main thread, which stops the process loudly
+            self.error = exc
+
+    def _write(self, work: Work) -> bool:
+        self.writer.write(work)
+        with timed("dlq"):
+            self.dlq.send(work.dead)
+        log.debug(
+            "wrote %d upserts, %d deletes, %d skipped, %d dead",
+            len(work.upserts),
+            len(work.deletes),
+            work.skipped,
+            len(work.dead),
+        )
+        return True
 
 
 class Worker:
@@ -79,39 +108,36 @@ class Worker:
     def run(self, stop: threading.Event, max_outage_s: float = 0.0) -> None:
         self.embedder.load()
         store = ObjectStore(self.settings)
-        index = _retry_until(lambda: self._open_index(), stop, max_outage_s)
+        index = retry_until(self._open_index, stop, max_outage_s)
         if index is None:
             return
-        dlq = _retry_until(partial(DeadLetterWriter, self.settings), stop, max_outage_s)
-        reader = _retry_until(partial(Reader, self.settings, group=self.group), stop, max_outage_s)
+        dlq = retry_until(partial(DeadLetterWriter, self.settings), stop, max_outage_s)
+        reader = retry_until(partial(Reader, self.settings, group=self.group), stop, max_outage_s)
         if dlq is None or reader is None:
             index.close()
             return
         mapper = Mapper(self.settings, store, index, self.embedder)
-        writer = Writer(index, self.embedder)
+        # the write stage outlives `stop` so that a batch in hand is finished, then committed
+        halt = threading.Event()
+        stage = WriteStage(Writer(index, self.embedder), dlq, halt, max_outage_s)
+        stage.start()
+        reader.collect = partial(self._finished, stage)
         READY.set(1)
         self.ready.set()
         log.info("worker ready: topic %s, group %s, collection %s", self.settings.topic, self.group, index.name)
         try:
-            while not stop.is_set():
-                with timed("poll"):
-                    batch = _retry_until(partial(reader.poll, self.settings.batch_size, 200), stop, max_outage_s)
-                if not batch:
-                    continue
-                BATCH_SIZE.observe(len(batch))
-                if self.on_batch is not None:
-                    self.on_batch(batch)
-                done = _retry_until(partial(self._process, batch, mapper, writer, dlq), stop, max_outage_s)
-                if done is None:  # stopped (or gave up) before the batch was written: commit nothing
-                    break
-                with timed("commit"):
-                    committed = _retry_until(partial(reader.commit, batch), stop, max_outage_s)
-                if committed is None:  # stopped while Kafka was down: the batch is replayed later, harmlessly
-                    break
-                LAST_COMMIT.set_to_current_time()
-                self.batches += 1
-                self.events += len(batch)
+            self._loop(stop, reader, mapper, stage, max_outage_s)
+            stage.closing.set()
+            while stage.is_alive():
+                stage.join(0.5)
+                if stop.is_set() and not halt.is_set() and stage.inbox.empty() and stage.done.empty():
+                    halt.set()  # nothing left but a write stuck in an outage: abandon it
+            self._commit_done(reader, stage, stop, max_outage_s)
+            if stage.error is not None:
+                raise stage.error
         finally:
+            halt.set()
+            stage.closing.set()
             READY.set(0)
             self.ready.clear()
             reader.close()
@@ -120,39 +146,46 @@ class Worker:
             index.close()
             log.info("worker stopped after %d batches, %d events", self.batches, self.events)
 
+    def _loop(
+        self, stop: threading.Event, reader: Reader, mapper: Mapper, stage: WriteStage, max_outage_s: float
+    ) -> None:
+        while not stop.is_set() and stage.error is None:
+            self._commit_done(reader, stage, stop, max_outage_s)
+            with timed("poll"):
+                batch = retry_until(partial(reader.poll, self.settings.batch_size, 100), stop, max_outage_s)
+            if not batch:
+                continue
+            BATCH_SIZE.observe(len(batch))
+            if self.on_batch is not None:
+                self.on_batch(batch)
+            work = retry_until(partial(mapper.plan, batch), stop, max_outage_s)
+            if work is None or not stage.submit(batch, work):
+                return
+
+    @staticmethod
+    def _finished(stage: WriteStage) -> list[Message]:
+        out: list[Message] = []
+        while True:
+            try:
+                out.extend(stage.done.get_nowait())
+            except queue.Empty:
+                return out
+
+    def _commit_done(self, reader: Reader, stage: WriteStage, stop: threading.Event, max_outage_s: float) -> None:
+        """Commit every batch the write stage finished (and any commit a rebalance interrupted)."""
+        finished = self._finished(stage)
+        reader.add(finished)
+        if not reader.pending:
+            return
+        with timed("commit"):
+            committed = retry_until(reader.commit, stop, max_outage_s)
+        if committed:
+            LAST_COMMIT.set_to_current_time()
+        if finished:
+            self.batches += 1
+            self.events += len(finished)
+
     def _open_index(self) -> VectorIndex:
         index = VectorIndex(self.settings)
         index.open(self.embedder.tag, create=True)
         return index
-
-    def _process(self, batch: list[Message], mapper: Mapper, writer: Writer, dlq: DeadLetterWriter) -> bool:
-        work = mapper.plan(batch)
-        writer.write(work)
-        with timed("dlq"):
-            dlq.send(work.dead)
-        log.debug(
-            "batch of %d: %d upserts, %d deletes, %d skipped, %d dead",
-            len(batch),
-            len(work.upserts),
-            len(work.deletes),
-            work.skipped,
-            len(work.dead),
-        )
-        return True
-
-
-def _retry_until(fn: Callable[[], T], stop: threading.Event, max_outage_s: float) -> T | None:
-    """Run ``fn`` until it succeeds; ``None`` if stopped first. Re-raises after ``max_outage_s`` (0: never)."""
-    backoff = Backoff()
-    while True:
-        try:
-            result = fn()
-        except Unavailable as exc:
-            delay = backoff.failed(exc)
-            if max_outage_s and backoff.down_since and time.monotonic() - backoff.down_since > max_outage_s:
-                raise
-            if stop.wait(delay):
-                return None
-            continue
-        backoff.recovered()
-        return result
