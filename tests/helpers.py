@@ -158,11 +158,103 @@ def topic_messages(bootstrap: str, topic: str, timeout_s: float = 5.0) -> list[t
         consumer.close()
 
 
+def true_end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """Last offset + 1 per partition, found by reading the topic.
+
+    Tansu answers ListOffsets(latest) with the base offset of the last record batch + 1, which
+    understates the end whenever a producer batched several records; reading is exact.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        floor = consumer.end_offsets(parts)  # a lower bound on Tansu, exact on Kafka
+        ends = {tp.partition: 0 for tp in parts}
+        idle = 0
+        deadline = time.monotonic() + 60
+        while idle < 3 and time.monotonic() < deadline:
+            polled = consumer.poll(timeout_ms=300)
+            for tp, records in polled.items():
+                ends[tp.partition] = max(ends[tp.partition], records[-1].offset + 1)
+            reached = all(ends[tp.partition] >= floor[tp] for tp in parts)
+            idle = idle + 1 if reached and not polled else 0
+        return ends
+    finally:
+        consumer.close()
+
+
 def group_lag(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
-    """Per partition: end offset minus committed offset (None: nothing committed)."""
+    """Per partition: true end offset minus committed offset (None: nothing committed)."""
     from lookalike.bus import consumer_lag
     from lookalike.settings import Settings
 
     settings = Settings(_env_file=None, kafka_bootstrap=bootstrap)  # type: ignore[call-arg]
     lag = consumer_lag(settings, group=group, topic=topic)
-    return {p: (None if committed is None else end - committed) for p, (committed, end) in lag.items()}
+    ends = true_end_offsets(bootstrap, topic)
+    return {p: (None if committed is None else ends[p] - committed) for p, (committed, _) in lag.items()}
+
+
+class TcpProxy:
+    """A TCP forwarder that a test can cut (connections refused) and restore: a real network outage."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        import threading
+
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._server: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+
+    def up(self) -> None:
+        import threading
+
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def down(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+            for c in self._conns:
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            self._conns.clear()
+
+    def _accept(self, server: socket.socket) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)

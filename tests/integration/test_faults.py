@@ -18,7 +18,6 @@ from consumers.backfill import backfill
 from consumers.metrics import EVENTS
 from infra import stack
 from lookalike.events import ObjectEvent
-from lookalike.imaging import decode_image
 from tests import zoo
 from tests.conftest import open_pipeline
 from tests.helpers import (
@@ -234,3 +233,37 @@ def test_bridge_answers_503_when_kafka_is_down(tmp_path: Path) -> None:
         assert post() == 503
         with urllib.request.urlopen(settings.bridge_url.replace("/events", "/healthz"), timeout=10) as r:
             assert r.status == 200  # still serving
+
+
+def test_s3_outage_pauses_and_catches_up(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
+    """The worker's S3 connection is cut: it retries, writes and commits nothing, then catches up."""
+    from urllib.parse import urlparse
+
+    from lookalike.store import ObjectStore
+    from tests.helpers import TcpProxy
+
+    real = urlparse(servers["s3_endpoint"])
+    proxy = TcpProxy(real.hostname or "127.0.0.1", real.port or 0)
+    proxy.up()
+    try:
+        with open_pipeline(servers, embedder, tmp_path, s3_endpoint=f"http://127.0.0.1:{proxy.port}") as p:
+            s = p.settings
+            direct = ObjectStore(s.model_copy(update={"s3_endpoint": servers["s3_endpoint"]}))
+            polled: list[int] = []
+            p.start_worker(on_batch=lambda batch: polled.append(len(batch)))
+            proxy.down()
+            for i, img in enumerate(dataset_images(4)):
+                direct.put_file(s.bucket, f"o{i}.jpg", img, "image/jpeg")
+            wait_for(lambda: sum(polled) >= 1, 60, what="worker polled the events")
+            time.sleep(3)
+            assert p.indexed() == {}
+            assert all(v is None for v in group_lag(s.kafka_bootstrap, s.group, s.topic).values())
+            proxy.up()
+            wait_for(lambda: len(p.indexed()) == 4, 120, what="catch-up after the S3 outage")
+            wait_for(
+                lambda: all(v == 0 for v in group_lag(s.kafka_bootstrap, s.group, s.topic).values()),
+                60,
+                what="commit after the write",
+            )
+    finally:
+        proxy.down()

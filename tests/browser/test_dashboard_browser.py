@@ -1,0 +1,108 @@
+"""The dashboard in real headless Chromium (Debian's, driven by Playwright) against the live local stack.
+
+The dashboard runs as ``lookalike dashboard`` in a subprocess with this test's settings; the query is
+dropped into the page's file uploader like a user would. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import open_pipeline
+from tests.dashboard.sample import Sample, index_sample
+from tests.helpers import PYTHON, REPO, child, free_port, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+K = 8
+
+
+@pytest.fixture()
+def dashboard(servers: dict[str, str], embedder: object, tmp_path: Path) -> Iterator[tuple[object, Sample, str]]:
+    """An indexed sample and the dashboard serving it on a free port; both always stopped."""
+    from infra import stack
+
+    with open_pipeline(servers, embedder, tmp_path) as pipeline:
+        sample = index_sample(pipeline)
+        port = free_port()
+        env = stack.settings_env(pipeline.settings)  # type: ignore[attr-defined]
+        cmd = [PYTHON, "-m", "lookalike", "dashboard", "--port", str(port)]
+        log = tmp_path / "dashboard.log"
+        with child(cmd, env, log, cwd=tmp_path):
+            url = f"http://127.0.0.1:{port}"
+            wait_for(lambda: stack._http_ok(url + "/_stcore/health"), 90, what=f"dashboard health ({log})")
+            yield pipeline, sample, url
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_search_in_the_browser_shows_the_query_and_same_class_neighbours(dashboard) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect, sync_playwright
+
+    from lookalike.search import Searcher
+
+    pipeline, sample, url = dashboard
+    key = next(k for k in sample.keys if k.startswith("Afghan_hound/"))
+    query = sample.path(key)
+    searcher = Searcher(pipeline.settings, embedder=pipeline.embedder)
+    try:
+        want = searcher.search_bytes(query.read_bytes(), k=K).neighbours
+    finally:
+        searcher.close()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    expect.set_options(timeout=90_000)  # the first search loads the model in the dashboard process
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1750})
+            page.set_default_timeout(90_000)
+            page.goto(url)
+            expect(page.get_by_text("Drop an image on the left")).to_be_visible()
+            _set_top_k(page, K)
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(query))
+            expect(page.get_by_text(f"{len(want)} nearest neighbours")).to_be_visible()
+            expect(page.get_by_text(re.compile(r"Query time: \d+ ms"))).to_be_visible()
+
+            search = page.locator('[data-testid="stTabPanel"]').first
+            for rank, n in enumerate(want, 1):
+                card = search.locator(f".st-key-result-{rank}")
+                expect(card.get_by_text(f"#{rank} · score {n.score:.4f}")).to_be_visible()
+                expect(card).to_have_count(1)
+                expect(card.get_by_text(n.key, exact=True)).to_be_visible()
+                img = card.locator("img")
+                expect(img).to_be_visible()
+                wait_for(lambda img=img: img.evaluate("i => i.complete && i.naturalWidth > 0"), 30, what=n.key)
+            # the query itself, beside the results
+            shown = page.locator(".st-key-query")
+            expect(shown.get_by_text(query.name, exact=True)).to_be_visible()
+            wait_for(lambda: shown.locator("img").evaluate("i => i.complete && i.naturalWidth > 0"), 30, what="query")
+            assert want[0].key == key and want[0].score == pytest.approx(1.0, abs=1e-3)
+            assert [n.key.split("/")[0] for n in want[:4]].count("Afghan_hound") >= 3
+            page.screenshot(path=str(ARTIFACTS / "dashboard-search.png"), full_page=True)
+
+            page.get_by_role("tab", name="Live index").click()
+            expect(page.get_by_text("Vectors indexed")).to_be_visible()
+            expect(page.get_by_text("not an image").first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def _set_top_k(page, k: int) -> None:  # type: ignore[no-untyped-def]
+    """Move the Top k slider with the keyboard, as a user can."""
+    slider = page.get_by_role("slider", name="Top k")
+    slider.focus()
+    current = int(slider.input_value())
+    for _ in range(abs(current - k)):
+        page.keyboard.press("ArrowLeft" if current > k else "ArrowRight")
+    wait_for(lambda: slider.input_value() == str(k), 10, what="top k")
+    page.locator('[data-testid="stSliderThumbValue"]').get_by_text(str(k), exact=True).wait_for()

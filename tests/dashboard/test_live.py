@@ -1,0 +1,162 @@
+"""dashboard.live and dashboard.health: lag arithmetic, dead letters, latest rows, ingest rate, outages."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from dashboard import health, live
+from lookalike.errors import Unavailable
+from lookalike.index import IndexRow, ModelTag, VectorIndex
+from tests.conftest import make_settings
+from tests.dashboard.sample import JUNK_KEY
+from tests.helpers import free_port
+
+
+# ---------------------------------------------------------------- pure
+def test_lag_is_end_minus_committed_and_everything_retained_when_nothing_is_committed() -> None:
+    rows = live.lag_rows(ends={0: 10, 1: 7, 2: 5}, begins={0: 0, 1: 2, 2: 0}, committed={0: 4, 1: -1})
+    assert rows == [
+        live.PartitionLag(0, 4, 10, 6),
+        live.PartitionLag(1, None, 7, 5),
+        live.PartitionLag(2, None, 5, 5),
+    ]
+
+
+def test_lag_never_goes_negative() -> None:
+    # Tansu answers ListOffsets with the last batch's base offset + 1, below a commit inside that batch
+    assert live.lag_rows({0: 1}, {0: 0}, {0: 4}) == [live.PartitionLag(0, 4, 1, 0)]
+
+
+def test_dead_letters_parse_as_the_worker_writes_them_and_junk_does_not_break_the_panel() -> None:
+    doc = {
+        "key": "b/x.jpg",
+        "etag": "e1",
+        "reason": "corrupt or truncated image",
+        "topic": "events",
+        "partition": 2,
+        "offset": 41,
+        "size": 12,
+        "time": 1_700_000_000.5,
+    }
+    dl = live.parse_dead_letter(json.dumps(doc).encode(), b"b/x.jpg", 5)
+    assert dl == live.DeadLetterView(
+        "b/x.jpg", "corrupt or truncated image", 1_700_000_000.5, "e1", 12, "events", 2, 41
+    )
+    junk = live.parse_dead_letter(b"\xff not json", b"k", 2_000)
+    assert (junk.key, junk.reason, junk.time) == ("k", "(unreadable dead letter)", 2.0)
+    bare = live.parse_dead_letter(b"{}", None, 3_000)
+    assert (bare.key, bare.reason, bare.time, bare.partition) == ("", "(no reason given)", 3.0, None)
+
+
+def test_health_names_what_does_not_answer() -> None:
+    with contextlib.closing(socket.socket()) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        dead = free_port()
+        settings = make_settings(
+            {
+                "s3_endpoint": f"http://127.0.0.1:{port}",
+                "kafka_bootstrap": f"127.0.0.1:{dead},127.0.0.1:{port}",  # any bootstrap server will do
+                "milvus_uri": f"http://127.0.0.1:{dead}",
+            }
+        )
+        parts = health.check_stack(settings)
+    assert [(p.part, p.up) for p in parts] == [("s3", True), ("kafka", True), ("milvus", False)]
+    assert health.down_parts(parts) == {"milvus"}
+    assert parts[2].message() == f"Milvus vector index is unreachable at http://127.0.0.1:{dead}"
+    lite_file = make_settings({"milvus_uri": "./local.db", "s3_endpoint": "http://127.0.0.1:1", "kafka_bootstrap": "x"})
+    assert health.check_stack(lite_file)[2].up  # Milvus Lite opened in-process: nothing to reach
+
+
+def test_snapshot_reports_each_part_that_is_down_or_failing() -> None:
+    def index() -> VectorIndex:
+        raise AssertionError("milvus is down: must not be asked")
+
+    def kafka() -> live.KafkaWatch:
+        raise Unavailable("kafka", "NoBrokersAvailable")
+
+    snap = live.snapshot(index, kafka, down={"milvus"}, now_ms=1)
+    assert snap.errors == {"milvus": "unreachable", "kafka": "NoBrokersAvailable"}
+    assert snap.vectors is None and snap.lag is None and snap.total_lag is None and snap.dead_letters is None
+
+
+# ---------------------------------------------------------------- real Kafka and Milvus
+@pytest.mark.integration
+def test_kafka_watch_reads_lag_and_recent_dead_letters(indexed) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.bus import make_producer
+
+    pipeline, _ = indexed
+    s = pipeline.settings
+    watch = live.KafkaWatch(s)
+    try:
+        lag = watch.lag()
+        assert [p.partition for p in lag] == list(range(s.partitions))
+        assert all(p.lag == 0 and p.committed is not None for p in lag), lag
+        assert sum(p.end for p in lag) > 0
+
+        producer = make_producer(s)
+        for i in range(3):
+            value = json.dumps({"key": f"{s.bucket}/extra-{i}", "reason": f"reason {i}", "time": time.time() + i})
+            producer.send(s.dead_letter_topic, key=f"extra-{i}", value=value.encode()).get(timeout=15)
+        producer.close()
+        letters = watch.dead_letters(n=3)
+        assert [d.reason for d in letters] == ["reason 2", "reason 1", "reason 0"]  # newest first, at most n
+        everything = watch.dead_letters(n=50)
+        junk = [d for d in everything if d.key.endswith(JUNK_KEY)]
+        assert len(junk) == 1 and junk[0].reason.startswith("not an image") and junk[0].topic == s.topic
+    finally:
+        watch.close()
+
+
+@pytest.mark.integration
+def test_latest_rows_come_newest_first_and_the_look_back_widens(servers: dict[str, str]) -> None:
+    settings = make_settings(servers)
+    index = VectorIndex(settings)
+    try:
+        index.open(ModelTag("test", "none", 4))
+        now = int(time.time() * 1000)
+        old = [(f"b/old-{i}", now - (i + 2) * 3_600_000) for i in range(3)]  # 2, 3 and 4 hours ago
+        recent = [(f"b/new-{i}", now - 1_000 * (10 - i)) for i in range(3)]  # the last 10 s
+        rows = [
+            {
+                "id": oid,
+                "vector": [1.0, 0.0, 0.0, 0.0],
+                "etag": "e",
+                "size": 1,
+                "content_type": "image/jpeg",
+                "event_time": at,
+                "last_modified": at,
+                "indexed_at": at,
+                "model": "test",
+            }
+            for oid, at in old + recent
+        ]
+        index.client.upsert(index.name, rows)
+        assert [o.id for o in live.latest_indexed(index, now, limit=2)] == ["b/new-2", "b/new-1"]
+        five = live.latest_indexed(index, now, limit=5)
+        assert [o.id for o in five] == ["b/new-2", "b/new-1", "b/new-0", "b/old-0", "b/old-1"]
+        assert (five[0].bucket, five[0].key) == ("b", "new-2")
+        assert live.ingest_rate(index, now) == pytest.approx(3 / 60)
+
+        # an upsert through the index stamps indexed_at now: it becomes the latest
+        index.upsert([IndexRow("b/old-2", np.array([0, 1, 0, 0], dtype=np.float32), "e2", 2, "image/png", 0, 0)])
+        assert live.latest_indexed(index, int(time.time() * 1000) + 1, limit=1)[0].id == "b/old-2"
+
+        watch = live.KafkaWatch(settings)
+        try:
+            snap = live.snapshot(lambda: index, lambda: watch, down=set(), latest_n=3)
+        finally:
+            watch.close()
+        assert snap.vectors == 6 and snap.latest[0].id == "b/old-2"
+        assert snap.lag == [] and snap.dead_letters == []  # this settings' topics do not exist
+        assert not snap.errors
+    finally:
+        index.drop()
+        index.close()

@@ -1,0 +1,135 @@
+"""dashboard.query: query checks, friendly messages, thumbnails, and a search on the real stack."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from dashboard import query
+from dashboard.query import QuerySource
+from lookalike.errors import ModelMismatch, Unavailable
+from lookalike.imaging import BadImage
+from lookalike.search import Searcher
+from tests.dashboard.sample import png_claiming
+from tests.helpers import dataset_images
+
+
+def _jpeg(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def _never() -> Searcher:
+    raise AssertionError("a refused query must not reach the index")
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [
+        (b"", "empty"),
+        (b"%PDF-1.7 not an image", "not an image the dashboard can read"),
+        (_jpeg((300, 200))[:200], "corrupt or truncated"),
+        (png_claiming(30_000, 30_000), "too large"),
+    ],
+)
+def test_bad_files_are_refused_with_a_sentence_before_the_search(data: bytes, phrase: str) -> None:
+    out = query.run_query(_never, QuerySource.upload("q", "id"), lambda: data, k=5, max_bytes=10**6)
+    assert not out.ok and out.result is None
+    assert out.error is not None and phrase in out.error
+    assert not out.transient
+
+
+def test_pixel_limit_of_the_settings_applies() -> None:
+    data = _jpeg((400, 300))
+    out = query.run_query(_never, QuerySource.upload("q", "id"), lambda: data, 5, 10**6, max_pixels=100_000)
+    assert out.error is not None and "400x300" in out.error and "too large" in out.error
+
+
+def test_files_over_the_byte_limit_are_refused_unread() -> None:
+    data = _jpeg((64, 64))
+    out = query.run_query(_never, QuerySource.upload("q", "id"), lambda: data, 5, max_bytes=len(data) - 1)
+    assert out.error is not None and "queries are limited to" in out.error
+    assert out.preview is None
+
+
+def test_an_outage_while_the_searcher_is_built_is_reported_with_the_query_preview() -> None:
+    def down() -> Searcher:
+        raise Unavailable("milvus", "connection refused")
+
+    out = query.run_query(down, QuerySource.upload("q", "id"), lambda: _jpeg((500, 250)), 5, 10**6)
+    assert out.error == (
+        "Search is unavailable right now: the Milvus vector index is not reachable. Try again once it is back."
+    )
+    assert out.transient and out.preview is not None
+    assert Image.open(io.BytesIO(out.preview)).size == (query.PREVIEW_PX, query.PREVIEW_PX // 2)
+
+
+def test_friendly_errors_name_the_case() -> None:
+    assert "nothing has been indexed yet" in query.friendly_error(ModelMismatch("collection 'c' does not exist yet"))
+    assert "cannot be searched with this model" in query.friendly_error(ModelMismatch("holds vectors of model x"))
+    assert "S3 object store" in query.friendly_error(Unavailable("s3", "refused"))
+    assert query.friendly_error(BadImage("zero-byte object")).startswith("That file is empty")
+    unexpected = query.friendly_error(KeyError("boom"))
+    assert "KeyError" in unexpected and "Traceback" not in unexpected
+
+
+def test_object_sources_exclude_themselves_uploads_do_not() -> None:
+    assert QuerySource.object("b", "a/x.jpg").exclude_id == "b/a/x.jpg"
+    assert QuerySource.object("b", "a/x.jpg").name == "s3://b/a/x.jpg"
+    assert QuerySource.upload("x.jpg", "f1").exclude_id is None
+    assert QuerySource.upload("x.jpg", "f1") != QuerySource.upload("x.jpg", "f2")
+
+
+def test_thumbnails_are_small_jpegs_square_for_the_grid() -> None:
+    data = dataset_images(1)[0].read_bytes()
+    fitted = Image.open(io.BytesIO(query.thumbnail_bytes(data, 128)))
+    square = Image.open(io.BytesIO(query.thumbnail_bytes(data, 128, square=True)))
+    assert fitted.format == square.format == "JPEG"
+    assert max(fitted.size) == 128 and min(fitted.size) < 128
+    assert square.size == (128, 128)
+
+
+def test_formatting() -> None:
+    assert query.format_size(512) == "512 B"
+    assert query.format_size(164_800) == "160.9 KB"
+    assert query.format_size(3 * 1024 * 1024) == "3.0 MB"
+    assert query.format_time(0) == "—"
+    assert query.format_time(1_700_000_000_000) == "2023-11-14 22:13:20 UTC"
+    assert query.format_age(1_000, 31_000) == "30 s ago"
+    assert query.format_age(1_000, 1_000 + 5 * 60_000) == "5 min ago"
+
+
+# ---------------------------------------------------------------- on the real stack
+@pytest.mark.integration
+def test_search_from_a_bucket_object_and_thumbnails_from_s3(indexed) -> None:  # type: ignore[no-untyped-def]
+    pipeline, sample = indexed
+    s = pipeline.settings
+    store = pipeline.store
+    key = next(k for k in sample.keys if k.startswith("basketball/"))
+    searcher = Searcher(s, embedder=pipeline.embedder)
+    try:
+        source = QuerySource.object(s.bucket, key)
+        out = query.run_query(lambda: searcher, source, lambda: query.read_object(store, s.bucket, key), 4, 10**8)
+        assert out.ok and out.result is not None
+        keys = [n.key for n in out.result.neighbours]
+        assert len(keys) == 4 and key not in keys
+        assert out.total_ms >= out.result.embed_ms
+
+        gone = QuerySource.object(s.bucket, "no/such.jpg")
+        missing = query.run_query(
+            lambda: searcher, gone, lambda: query.read_object(store, s.bucket, "no/such.jpg"), 4, 10**8
+        )
+        assert missing.error == f"s3://{s.bucket}/no/such.jpg is no longer in the bucket."
+    finally:
+        searcher.close()
+
+    thumb = query.fetch_thumbnail(store, s.bucket, key, px=96)
+    assert thumb is not None and Image.open(io.BytesIO(thumb)).size == (96, 96)
+    assert query.fetch_thumbnail(store, s.bucket, "no/such.jpg") is None
+    assert query.list_keys(store, s.bucket, prefix="basketball/") == sorted(
+        k for k in sample.keys if k.startswith("basketball/")
+    )
+    assert len(query.list_keys(store, s.bucket, limit=3)) == 3
