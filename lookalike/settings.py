@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".lookalike")
     dashboard_port: int = 8501
     metrics_port: int = Field(0, description="worker Prometheus port; 0 disables")
+    metrics_host: str = Field("127.0.0.1", description="interface for /metrics; 0.0.0.0 in containers")
     log_level: str = "INFO"
 
     @field_validator("weights", mode="before")

@@ -33,7 +33,7 @@ def test_exif_orientation_is_applied() -> None:
 
 
 def test_bomb_reason_names_the_limit() -> None:
-    with pytest.raises(BadImage, match="pixel limit|decompression bomb"):
+    with pytest.raises(BadImage, match=r"pixel limit|decompression bomb"):
         decode_image(zoo.decompression_bomb())
 
 

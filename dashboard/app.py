@@ -1,0 +1,318 @@
+"""The lookalike dashboard: drop a photo, see what looks like it; watch the index fill up.
+
+Run with ``lookalike dashboard`` (or ``lookalike stack up``). This file is only layout: the search
+logic is in ``dashboard.query``, the live panel's numbers in ``dashboard.live``, the stack check in
+``dashboard.health``. The model, the Milvus client, the S3 client and the Kafka clients are built once
+per process (``st.cache_resource``), keyed by the settings they were built from.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+
+import streamlit as st
+
+from dashboard import health, live, query
+from dashboard.query import QueryOutcome, QuerySource
+from lookalike.embedder import TimmEmbedder
+from lookalike.errors import Unavailable
+from lookalike.index import VectorIndex
+from lookalike.search import Searcher
+from lookalike.settings import Settings
+from lookalike.store import ObjectStore
+
+log = logging.getLogger("dashboard")
+
+LIVE_REFRESH_S = 5
+GRID_COLUMNS = 4
+LATEST_SHOWN = 8
+
+
+# ---------------------------------------------------------------- heavy objects, once per process
+@st.cache_resource(show_spinner="Loading the model…")
+def load_embedder(key: str, _settings: Settings) -> TimmEmbedder:
+    embedder = TimmEmbedder(_settings)
+    embedder.load()
+    return embedder
+
+
+@st.cache_resource(show_spinner=False)
+def open_searcher(key: str, _settings: Settings) -> Searcher:
+    """Not cached when it fails (no collection yet, Milvus down): the next query tries again."""
+    return Searcher(_settings, embedder=load_embedder(key, _settings))
+
+
+@st.cache_resource(show_spinner=False)
+def open_index(key: str, _settings: Settings) -> VectorIndex:
+    return VectorIndex(_settings)
+
+
+@st.cache_resource(show_spinner=False)
+def open_store(key: str, _settings: Settings) -> ObjectStore:
+    return ObjectStore(_settings)
+
+
+@st.cache_resource(show_spinner=False)
+def open_kafka(key: str, _settings: Settings) -> live.KafkaWatch:
+    return live.KafkaWatch(_settings)
+
+
+@st.cache_data(max_entries=4000, show_spinner=False)
+def thumbnail(key: str, bucket: str, object_key: str, etag: str, _settings: Settings) -> bytes | None:
+    """Keyed by etag, so an overwritten object gets a new thumbnail; an S3 outage is not cached."""
+    store = open_store(key, _settings)
+    return query.fetch_thumbnail(store, bucket, object_key, max_pixels=_settings.max_image_pixels)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def bucket_keys(key: str, prefix: str, _settings: Settings) -> list[str]:
+    return query.list_keys(open_store(key, _settings), _settings.bucket, prefix)
+
+
+class Ctx:
+    """The settings and their cache key, handed to every ``*_ui`` function."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.key = settings.model_dump_json()
+
+    def thumb(self, bucket: str, object_key: str, etag: str) -> bytes | None:
+        try:
+            return thumbnail(self.key, bucket, object_key, etag, self.settings)
+        except Unavailable:
+            return None
+
+
+# ---------------------------------------------------------------- page
+def main() -> None:
+    st.set_page_config(page_title="lookalike", layout="wide")
+    try:
+        settings = Settings()
+    except Exception as exc:  # a bad LOOKALIKE_* value: say which, do not start half-configured
+        st.error(f"The dashboard's settings are invalid: {exc}")
+        st.stop()
+    _setup_logging(settings)
+    ctx = Ctx(settings)
+    st.title("lookalike")
+    st.caption(
+        f"bucket `{settings.bucket}` · collection `{settings.collection}` · model `{settings.model}` · "
+        f"Milvus `{settings.milvus_uri}` · Kafka `{settings.kafka_bootstrap}`"
+    )
+    parts = health.check_stack(settings)
+    banner_ui(parts)
+    search_tab, live_tab = st.tabs(["Search", "Live index"])
+    with search_tab:
+        search_ui(ctx, health.down_parts(parts))
+    with live_tab:
+        live_ui(ctx)
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    for noisy in ("kafka", "urllib3", "towhee", "PIL", "timm"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # a traceback per failed RPC otherwise
+
+
+def banner_ui(parts: list[health.PartHealth]) -> None:
+    down = [p for p in parts if not p.up]
+    if not down:
+        return
+    impact = {
+        "s3": "thumbnails, picking objects from the bucket and new uploads",
+        "kafka": "consumer lag, dead letters and indexing of new uploads",
+        "milvus": "search and the live index",
+    }
+    lines = [f"- **{p.label}** is unreachable at `{p.address}`: {impact[p.part]} will not work." for p in down]
+    verb = "is" if len(down) == 1 else "are"
+    st.error(
+        f"**Part of the stack is down: {', '.join(p.label for p in down)} {verb} not answering.**\n\n"
+        + "\n".join(lines),
+        icon=":material/error:",
+    )
+
+
+# ---------------------------------------------------------------- search
+def _choose_object(bucket: str, key: str) -> None:
+    st.session_state["source"] = QuerySource.object(bucket, key)
+
+
+def query_ui(ctx: Ctx, down: set[str]) -> QuerySource | None:
+    """The query controls; returns what to search with now."""
+    uploaded = st.file_uploader("Drop a query image", key="upload", help="JPEG, PNG, GIF, WebP, BMP or TIFF")
+    if uploaded is not None and st.session_state.get("upload_id") != uploaded.file_id:
+        st.session_state["upload_id"] = uploaded.file_id
+        st.session_state["source"] = QuerySource.upload(uploaded.name, uploaded.file_id)
+    source: QuerySource | None = st.session_state.get("source")
+    if uploaded is None and source is not None and source.kind == "upload":
+        st.session_state["source"] = source = None
+        st.session_state.pop("upload_id", None)
+    st.slider("Top k", min_value=1, max_value=50, value=12, key="k")
+    with st.expander("…or pick an object already in the bucket"):
+        if "s3" in down:
+            st.caption("The S3 object store is down: cannot list the bucket.")
+        else:
+            prefix = st.text_input("Key prefix", key="prefix")
+            try:
+                keys = bucket_keys(ctx.key, prefix, ctx.settings)
+            except Unavailable as exc:
+                keys = []
+                st.caption(query.friendly_error(exc))
+            choice = st.selectbox("Object", keys, key="pick", placeholder="no objects" if not keys else None)
+            if st.button("Search with this object", key="pick_search", disabled=not choice) and choice:
+                _choose_object(ctx.settings.bucket, choice)
+                source = st.session_state["source"]
+    return source
+
+
+def run_search(ctx: Ctx, source: QuerySource, k: int, down: set[str]) -> QueryOutcome:
+    """Runs a query once per (query, k); later reruns (other widgets, a click) reuse its outcome."""
+    memo_key = (source, k)
+    memo = st.session_state.get("outcome")
+    if memo is not None and memo[0] == memo_key:
+        return memo[1]
+
+    def searcher() -> Searcher:
+        if "milvus" in down:
+            raise Unavailable("milvus", "unreachable")
+        return open_searcher(ctx.key, ctx.settings)
+
+    def load() -> bytes:
+        if source.kind == "upload":
+            uploaded = st.session_state.get("upload")
+            return uploaded.getvalue() if uploaded is not None else b""
+        if "s3" in down:
+            raise Unavailable("s3", "unreachable")
+        return query.read_object(open_store(ctx.key, ctx.settings), source.bucket, source.key)
+
+    with st.spinner("Searching…"):
+        outcome = query.run_query(
+            searcher, source, load, k, ctx.settings.max_object_bytes, ctx.settings.max_image_pixels
+        )
+    # an outage is not remembered: the same query is tried again on the next rerun
+    st.session_state["outcome"] = (memo_key, outcome) if not outcome.transient else None
+    return outcome
+
+
+def search_ui(ctx: Ctx, down: set[str]) -> None:
+    left, right = st.columns([1, 3], gap="large")
+    with left:
+        source = query_ui(ctx, down)
+        outcome = run_search(ctx, source, int(st.session_state["k"]), down) if source is not None else None
+        if outcome is not None:
+            query_preview_ui(outcome)
+    with right:
+        if outcome is None:
+            st.info("Drop an image on the left (or pick one from the bucket) to find what looks like it.")
+        elif outcome.error is not None:
+            st.warning(outcome.error, icon=":material/warning:")
+        else:
+            results_ui(ctx, outcome)
+
+
+def query_preview_ui(outcome: QueryOutcome) -> None:
+    with st.container(key="query"):
+        st.subheader("Query")
+        if outcome.preview is not None:
+            st.image(outcome.preview, caption=outcome.source.name, width="stretch")
+        result = outcome.result
+        if result is not None:
+            st.markdown(
+                f"**Query time: {outcome.total_ms:.0f} ms** (embed {result.embed_ms:.0f} ms, "
+                f"search {result.search_ms:.0f} ms)"
+            )
+
+
+def results_ui(ctx: Ctx, outcome: QueryOutcome) -> None:
+    assert outcome.result is not None
+    neighbours = outcome.result.neighbours
+    st.subheader(f"{len(neighbours)} nearest neighbours")
+    if not neighbours:
+        st.info("The index has no vectors to compare with yet.")
+        return
+    for start in range(0, len(neighbours), GRID_COLUMNS):
+        columns = st.columns(GRID_COLUMNS)
+        for col, (rank, n) in zip(
+            columns, enumerate(neighbours[start : start + GRID_COLUMNS], start + 1), strict=False
+        ):
+            with col, st.container(border=True, key=f"result-{rank}"):
+                thumb = ctx.thumb(n.bucket, n.key, n.etag)
+                if thumb is not None:
+                    st.image(thumb, caption=n.key, width="stretch")
+                else:
+                    st.caption(f"{n.key} (no preview)")
+                st.markdown(f"**#{rank} · score {n.score:.4f}**")
+                st.caption(f"{query.format_size(n.size)} · uploaded {query.format_time(n.event_time)}")
+                st.button("More like this", key=f"more:{n.id}", on_click=_choose_object, args=(n.bucket, n.key))
+
+
+# ---------------------------------------------------------------- live index
+@st.fragment(run_every=LIVE_REFRESH_S)
+def live_ui(ctx: Ctx) -> None:
+    """Reruns on its own every few seconds; a search elsewhere on the page is not held up by it."""
+    down = health.down_parts(health.check_stack(ctx.settings))
+    snap = live.snapshot(
+        lambda: open_index(ctx.key, ctx.settings),
+        lambda: open_kafka(ctx.key, ctx.settings),
+        down,
+        latest_n=LATEST_SHOWN,
+    )
+    for part, detail in snap.errors.items():
+        st.warning(f"{health.LABELS[part]}: {detail}")
+    a, b, c, d = st.columns(4)
+    a.metric("Vectors indexed", "—" if snap.vectors is None else f"{snap.vectors:,}")
+    b.metric("Ingest rate (last minute)", "—" if snap.rate_per_s is None else f"{snap.rate_per_s:.2f} /s")
+    c.metric("Consumer lag", "—" if snap.total_lag is None else f"{snap.total_lag:,}")
+    d.metric("Dead letters (recent)", "—" if snap.dead_letters is None else str(len(snap.dead_letters)))
+    latest_ui(ctx, snap)
+    lag_col, dead_col = st.columns([1, 2])
+    with lag_col:
+        st.markdown(f"**Consumer lag** of group `{ctx.settings.group}` on `{ctx.settings.topic}`")
+        if snap.lag:
+            st.table(
+                [{"partition": p.partition, "committed": p.committed, "end": p.end, "lag": p.lag} for p in snap.lag],
+                hide_index=True,
+            )
+        elif snap.lag is not None:
+            st.caption("The topic does not exist yet.")
+    with dead_col:
+        st.markdown(f"**Recent dead letters** on `{ctx.settings.dead_letter_topic}`")
+        if snap.dead_letters:
+            st.table(
+                [
+                    {
+                        "time": datetime.fromtimestamp(dl.time).strftime("%H:%M:%S") if dl.time else "—",
+                        "key": dl.key,
+                        "reason": dl.reason,
+                        "from": f"{dl.topic}[{dl.partition}]@{dl.offset}" if dl.topic else "",
+                    }
+                    for dl in snap.dead_letters
+                ],
+                hide_index=True,
+            )
+        elif snap.dead_letters is not None:
+            st.caption("None: every event so far was indexable.")
+    st.caption(f"Refreshed {time.strftime('%H:%M:%S')}, every {LIVE_REFRESH_S} s.")
+
+
+def latest_ui(ctx: Ctx, snap: live.LiveSnapshot) -> None:
+    st.markdown("**Latest indexed objects**")
+    if not snap.latest:
+        st.caption("Nothing indexed yet." if "milvus" not in snap.errors else "Unavailable.")
+        return
+    columns = st.columns(LATEST_SHOWN)
+    for col, obj in zip(columns, snap.latest, strict=False):
+        with col:
+            thumb = ctx.thumb(obj.bucket, obj.key, obj.etag)
+            if thumb is not None:
+                st.image(thumb, width="stretch")
+            st.caption(f"{obj.key}  \n{query.format_age(obj.indexed_at, snap.taken_ms)}")
+
+
+if __name__ == "__main__":
+    main()

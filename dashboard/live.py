@@ -1,0 +1,295 @@
+"""The live index panel's numbers, free of Streamlit: vectors, lag, ingest rate, latest rows, dead letters.
+
+Every source can be down on its own; ``snapshot`` collects what it can and names, per part, what it
+could not get, so one dead service blanks one card of the panel and not the page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from pymilvus import MilvusException
+
+from lookalike.errors import Unavailable
+from lookalike.index import VectorIndex
+from lookalike.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW_MS = 60_000
+# widening look-back windows for "latest indexed": the first one holding enough rows wins
+LATEST_WINDOWS_MS = (60_000, 10 * 60_000, 3_600_000, 86_400_000, None)
+QUERY_CAP = 2000
+
+
+# ---------------------------------------------------------------- consumer lag
+@dataclass(frozen=True)
+class PartitionLag:
+    partition: int
+    committed: int | None
+    end: int
+    lag: int
+
+
+def lag_rows(ends: Mapping[int, int], begins: Mapping[int, int], committed: Mapping[int, int]) -> list[PartitionLag]:
+    """Lag per partition: end offset minus the group's committed offset.
+
+    A partition the group never committed lags by everything still retained (end - beginning). Lag is
+    clamped at zero: Tansu's ListOffsets answers with the last *batch*'s offset + 1, which can sit
+    below a committed offset inside that batch.
+    """
+    rows = []
+    for p in sorted(ends):
+        end = int(ends[p])
+        done = committed.get(p)
+        if done is None or done < 0:
+            rows.append(PartitionLag(p, None, end, max(0, end - int(begins.get(p, 0)))))
+        else:
+            rows.append(PartitionLag(p, int(done), end, max(0, end - int(done))))
+    return rows
+
+
+# ---------------------------------------------------------------- dead letters
+@dataclass(frozen=True)
+class DeadLetterView:
+    key: str
+    reason: str
+    time: float
+    etag: str = ""
+    size: int | None = None
+    topic: str = ""
+    partition: int | None = None
+    offset: int | None = None
+
+
+def parse_dead_letter(value: bytes | None, key: bytes | None = None, timestamp_ms: int = 0) -> DeadLetterView:
+    """A dead letter as the worker wrote it (``consumers.dlq.DeadLetter``), or what can be said of junk."""
+    fallback_key = key.decode("utf-8", "replace") if key else ""
+    try:
+        doc = json.loads(value or b"")
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        return DeadLetterView(key=fallback_key, reason="(unreadable dead letter)", time=timestamp_ms / 1000)
+
+    def opt_int(name: str) -> int | None:
+        v = doc.get(name)
+        return int(v) if isinstance(v, int | float) else None
+
+    when = doc.get("time")
+    return DeadLetterView(
+        key=str(doc.get("key") or fallback_key),
+        reason=str(doc.get("reason") or "(no reason given)"),
+        time=float(when) if isinstance(when, int | float) else timestamp_ms / 1000,
+        etag=str(doc.get("etag") or ""),
+        size=opt_int("size"),
+        topic=str(doc.get("topic") or ""),
+        partition=opt_int("partition"),
+        offset=opt_int("offset"),
+    )
+
+
+class KafkaWatch:
+    """One admin client and one group-less consumer, shared by every browser session (hence the lock)."""
+
+    def __init__(self, settings: Settings, timeout_ms: int = 5000) -> None:
+        self.topic = settings.topic
+        self.dead_letter_topic = settings.dead_letter_topic
+        self.group = settings.group
+        self._lock = threading.Lock()
+        options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, "request_timeout_ms": timeout_ms}
+        try:
+            self.admin = KafkaAdminClient(client_id="lookalike-dashboard", **options)
+            self.consumer = KafkaConsumer(
+                client_id="lookalike-dashboard", group_id=None, enable_auto_commit=False, **options
+            )
+        except KafkaError as exc:
+            raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+
+    def _partitions(self, topic: str) -> list[TopicPartition]:
+        return [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic))]
+
+    def lag(self) -> list[PartitionLag]:
+        with self._lock:
+            try:
+                tps = self._partitions(self.topic)
+                if not tps:
+                    return []
+                ends = self.consumer.end_offsets(tps)
+                begins = self.consumer.beginning_offsets(tps)
+                committed = self.admin.list_group_offsets({self.group: tps}).get(self.group, {})
+            except KafkaError as exc:
+                raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+        return lag_rows(
+            {tp.partition: o for tp, o in ends.items()},
+            {tp.partition: o for tp, o in begins.items()},
+            {tp.partition: om.offset for tp, om in committed.items()},
+        )
+
+    def dead_letters(self, n: int = 20, timeout_s: float = 3.0) -> list[DeadLetterView]:
+        """The ``n`` most recent dead letters, newest first."""
+        letters: list[DeadLetterView] = []
+        with self._lock:
+            try:
+                tps = self._partitions(self.dead_letter_topic)
+                if not tps:
+                    return []
+                ends = self.consumer.end_offsets(tps)
+                begins = self.consumer.beginning_offsets(tps)
+                self.consumer.assign(tps)
+                for tp in tps:
+                    self.consumer.seek(tp, max(begins[tp], ends[tp] - n))
+                # read until a poll comes back empty: Tansu's end offset can trail the last batch
+                deadline = time.monotonic() + timeout_s
+                while time.monotonic() < deadline:
+                    batch = self.consumer.poll(timeout_ms=300, max_records=500)
+                    if not batch:
+                        break
+                    for records in batch.values():
+                        letters.extend(parse_dead_letter(r.value, r.key, r.timestamp) for r in records)
+            except KafkaError as exc:
+                raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+            finally:
+                self.consumer.unsubscribe()
+        letters.sort(key=lambda d: d.time, reverse=True)
+        return letters[:n]
+
+    def close(self) -> None:
+        for client in (self.consumer, self.admin):
+            try:
+                client.close()
+            except Exception:  # closing a broken connection must not mask anything
+                log.debug("closing a kafka client failed", exc_info=True)
+
+
+# ---------------------------------------------------------------- the index
+@dataclass(frozen=True)
+class IndexedObject:
+    id: str
+    etag: str
+    size: int
+    indexed_at: int
+
+    @property
+    def bucket(self) -> str:
+        return self.id.split("/", 1)[0]
+
+    @property
+    def key(self) -> str:
+        return self.id.split("/", 1)[1] if "/" in self.id else self.id
+
+
+def _query(index: VectorIndex, filter: str, fields: list[str], limit: int | None = None) -> list[dict[str, Any]]:
+    kwargs: dict[str, Any] = {"filter": filter, "output_fields": fields, "consistency_level": "Strong"}
+    if limit is not None:
+        kwargs["limit"] = limit
+    try:
+        return list(index.client.query(index.name, timeout=index.timeout, **kwargs))
+    except MilvusException as exc:
+        raise Unavailable("milvus", str(exc)) from exc
+
+
+def indexed_since(index: VectorIndex, since_ms: int) -> int:
+    rows = _query(index, f"indexed_at > {int(since_ms)}", ["count(*)"])
+    return int(rows[0]["count(*)"]) if rows else 0
+
+
+def ingest_rate(index: VectorIndex, now_ms: int, window_ms: int = RATE_WINDOW_MS) -> float:
+    """Vectors written per second over the last ``window_ms``, from the rows' ``indexed_at`` stamps.
+
+    An overwrite counts (it is a new embedding); a delete does not. Stateless, so it is right on the
+    first render of a fresh session, unlike a difference of consecutive counts.
+    """
+    return indexed_since(index, now_ms - window_ms) / (window_ms / 1000)
+
+
+def latest_indexed(index: VectorIndex, now_ms: int, limit: int = 8) -> list[IndexedObject]:
+    """The ``limit`` most recently indexed rows, newest first.
+
+    Milvus cannot sort a query, so this asks for rows newer than a cut-off, widening the look-back
+    until enough come back, and sorts those here. Past ``QUERY_CAP`` rows in the first window (a
+    flood), the newest of an arbitrary ``QUERY_CAP`` are shown.
+    """
+    fields = ["id", "etag", "size", "indexed_at"]
+    rows: list[dict[str, Any]] = []
+    for window in LATEST_WINDOWS_MS:
+        cutoff = now_ms - window if window is not None else 0
+        rows = _query(index, f"indexed_at > {cutoff}", fields, limit=QUERY_CAP)
+        if len(rows) >= limit:
+            break
+    rows.sort(key=lambda r: (int(r.get("indexed_at") or 0), str(r["id"])), reverse=True)
+    return [
+        IndexedObject(
+            id=str(r["id"]),
+            etag=str(r.get("etag") or ""),
+            size=int(r.get("size") or 0),
+            indexed_at=int(r.get("indexed_at") or 0),
+        )
+        for r in rows[:limit]
+    ]
+
+
+# ---------------------------------------------------------------- one refresh
+@dataclass
+class LiveSnapshot:
+    taken_ms: int
+    vectors: int | None = None
+    rate_per_s: float | None = None
+    latest: list[IndexedObject] = field(default_factory=list)
+    lag: list[PartitionLag] | None = None
+    dead_letters: list[DeadLetterView] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total_lag(self) -> int | None:
+        return None if self.lag is None else sum(p.lag for p in self.lag)
+
+
+def snapshot(
+    index: Callable[[], VectorIndex],
+    kafka: Callable[[], KafkaWatch],
+    down: set[str],
+    now_ms: int | None = None,
+    latest_n: int = 8,
+    dead_letters_n: int = 20,
+) -> LiveSnapshot:
+    """Everything the panel shows; a part in ``down`` (or failing now) is reported in ``errors``."""
+    snap = LiveSnapshot(taken_ms=now_ms if now_ms is not None else int(time.time() * 1000))
+    if "milvus" in down:
+        snap.errors["milvus"] = "unreachable"
+    else:
+        try:
+            idx = index()
+            if idx.exists():
+                snap.vectors = idx.count()
+                snap.rate_per_s = ingest_rate(idx, snap.taken_ms)
+                snap.latest = latest_indexed(idx, snap.taken_ms, latest_n)
+            else:
+                snap.vectors, snap.rate_per_s = 0, 0.0
+        except Exception as exc:
+            log.warning("live panel: milvus: %s", exc)
+            snap.errors["milvus"] = _short(exc)
+    if "kafka" in down:
+        snap.errors["kafka"] = "unreachable"
+    else:
+        try:
+            watch = kafka()
+            snap.lag = watch.lag()
+            snap.dead_letters = watch.dead_letters(dead_letters_n)
+        except Exception as exc:
+            log.warning("live panel: kafka: %s", exc)
+            snap.errors["kafka"] = _short(exc)
+    return snap
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = exc.detail if isinstance(exc, Unavailable) else f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

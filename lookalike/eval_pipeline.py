@@ -1,0 +1,349 @@
+"""The pipeline half of ``lookalike eval``: index a dataset through the real stack, query it, clean up.
+
+The eval never touches the user's index. It derives its own bucket, topics, consumer group and
+collection (``eval-<random>``), bootstraps them like ``stack up`` does (bucket -> SNS -> HTTP
+notification), and runs its own bridge and worker processes (``python -m lookalike bridge|worker``)
+with those settings. It times from the first upload until every image is searchable (or
+dead-lettered), then queries each test image through ``Searcher``, the code path of
+``lookalike search``. Unless asked to keep them, it stops its processes and deletes its
+collection, topics, notification, objects and bucket afterwards.
+
+When the configured stack does not answer, ``private_stack`` starts a throwaway one on free ports
+in a temporary state directory, so that ``lookalike eval --dataset DIR`` works anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from lookalike.embedder import Embedder, TimmEmbedder
+from lookalike.evaluate import Dataset, EvalError, K, Ranked, Report, judge, make_report
+from lookalike.imaging import BadImage
+from lookalike.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def eval_settings(settings: Settings, run_id: str, state_dir: Path) -> Settings:
+    """The configured stack's addresses and model, with names of the eval's own."""
+    name = f"eval-{run_id}"
+    return settings.model_copy(
+        update={
+            "bucket": name,
+            "topic": f"lookalike.{name}",
+            "dlq_topic": f"lookalike.{name}.dlq",
+            "group": f"lookalike-{name}",
+            "collection": f"lookalike_eval_{run_id}",
+            "bridge_host": "127.0.0.1",
+            "bridge_port": free_port(),
+            "metrics_port": 0,
+            "state_dir": state_dir,
+        }
+    )
+
+
+def missing_parts(settings: Settings) -> list[str]:
+    """Which of the stack's servers (S3, Kafka, Milvus) do not answer at the configured addresses."""
+    from infra import stack
+
+    addresses = {"s3": settings.s3_endpoint, "kafka": settings.kafka_bootstrap, "milvus": settings.milvus_uri}
+    return [name for name, addr in addresses.items() if not stack.probe(settings, stack.Part(name, [], addr))]
+
+
+@contextlib.contextmanager
+def private_stack(
+    settings: Settings, env: Mapping[str, str], keep: bool = False, say: Say = print
+) -> Iterator[Settings]:
+    """moto, Tansu and Milvus Lite on free ports in a temporary state dir; stopped afterwards unless ``keep``."""
+    from infra import stack
+
+    state = Path(tempfile.mkdtemp(prefix="lookalike-eval-stack-"))
+    private = settings.model_copy(
+        update={
+            "s3_endpoint": f"http://127.0.0.1:{free_port()}",
+            "kafka_bootstrap": f"127.0.0.1:{free_port()}",
+            "milvus_uri": f"http://127.0.0.1:{free_port()}",
+            "state_dir": state,
+        }
+    )
+    say(f"starting a private stack in {state} (S3 {private.s3_endpoint}, Kafka {private.kafka_bootstrap}, ...)")
+    try:
+        stack.up(private, env, workers=0, dashboard=False, bridge=False, say=lambda _: None)
+        yield private
+    finally:
+        if keep:
+            say(f"the private stack keeps running; stop it with: LOOKALIKE_STATE_DIR={state} lookalike stack down")
+        else:
+            stack.down(private, say=lambda _: None)
+            shutil.rmtree(state, ignore_errors=True)
+
+
+class EvalRun:
+    """One eval's bucket, topics, collection, bridge and workers; ``close`` removes them all."""
+
+    def __init__(self, settings: Settings, env: Mapping[str, str], workers: int = 1, say: Say = print) -> None:
+        from infra import stack
+
+        self.run_id = uuid.uuid4().hex[:8]
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"lookalike-eval-{self.run_id}-"))
+        self.settings = eval_settings(settings, self.run_id, self.tmp)
+        self.env = dict(env)
+        self.n_workers = max(1, workers)
+        self.say = say
+        self.parts: list[stack.Part] = []
+
+    # ---- set-up
+    def start(self, timeout: float = 300.0) -> None:
+        """Bootstrap the eval's names, start its bridge and workers, wait until all are ready."""
+        from infra import stack
+
+        s = self.settings
+        stack.bootstrap(s)
+        me = [sys.executable, "-m", "lookalike"]
+        bridge = stack.Part("bridge", [*me, "bridge"], s.bridge_url)
+        stack._start(s, bridge, self.env)
+        self.parts.append(bridge)
+        for i in range(self.n_workers):
+            port = free_port()
+            worker = stack.Part(
+                f"worker-{i + 1}", [*me, "worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics"
+            )
+            stack._start(s, worker, self.env)
+            self.parts.append(worker)
+        for part in self.parts:
+            stack._wait(s, part, timeout if part.name != "bridge" else 60)
+        self.say(
+            f"eval run {self.run_id}: bucket '{s.bucket}', topic '{s.topic}', collection '{s.collection}', "
+            f"bridge + {self.n_workers} worker(s) ready (logs in {self.tmp / 'logs'})"
+        )
+
+    # ---- ingest
+    def ingest(self, dataset: Dataset, timeout: float, concurrency: int = 8) -> tuple[int, int, float]:
+        """Upload the training images; wait until each is indexed or dead-lettered.
+
+        Returns (indexed, dead-lettered, seconds from the first upload until all were searchable).
+        """
+        from lookalike.index import VectorIndex
+        from lookalike.store import ObjectStore
+        from producers.upload import UploadItem, upload
+
+        s = self.settings
+        items = [UploadItem(it.path, it.key, _content_type(it.path)) for it in dataset.train]
+        store = ObjectStore(s)
+        index = VectorIndex(s)
+        dlq = _DeadLetterCounter(s)
+        try:
+            start = time.perf_counter()
+            upload(store, s.bucket, items, concurrency=concurrency, progress=False)
+            self.say(f"uploaded {len(items)} images in {time.perf_counter() - start:.1f} s; waiting for the index")
+            deadline = time.monotonic() + timeout
+            last_said = time.monotonic()
+            indexed = dead = 0
+            while True:
+                indexed = index.count() if index.exists() else 0
+                dead = dlq.count()
+                if indexed + dead >= len(items):
+                    break
+                self._check_alive()
+                now = time.monotonic()
+                if now > deadline:
+                    raise EvalError(
+                        f"only {indexed} of {len(items)} images indexed ({dead} dead-lettered) "
+                        f"after {timeout:.0f} s; see the logs in {self.tmp / 'logs'}"
+                    )
+                if now - last_said > 15:
+                    self.say(f"  {indexed}/{len(items)} indexed")
+                    last_said = now
+                time.sleep(0.25)
+            seconds = time.perf_counter() - start
+        finally:
+            dlq.close()
+            index.close()
+        if dead:
+            log.warning("%d training images were dead-lettered (topic %s)", dead, s.dead_letter_topic)
+        return indexed, dead, seconds
+
+    def _check_alive(self) -> None:
+        from infra import stack
+
+        for part in self.parts:
+            if not stack.alive(part):
+                raise EvalError(f"{part.name} exited; see {part.log}:\n{stack._tail(part.log)}")
+
+    # ---- queries
+    def query(self, dataset: Dataset, embedder: Embedder) -> tuple[list[Ranked], list[float]]:
+        """Every test image through ``Searcher.search_bytes``, as ``lookalike search`` does."""
+        from lookalike.search import Searcher
+
+        labels = dataset.labels()
+        counts = dataset.relevant_counts()
+        results: list[Ranked] = []
+        query_ms: list[float] = []
+        searcher = Searcher(self.settings, embedder=embedder)
+        try:
+            for q in dataset.test:
+                try:
+                    result = searcher.search_bytes(q.path.read_bytes(), k=K)
+                except BadImage as exc:
+                    log.warning("skipping query %s: %s", q.path, exc)
+                    continue
+                query_ms.append(result.total_ms)
+                results.append(judge([n.key for n in result.neighbours], q, labels, counts))
+        finally:
+            searcher.close()
+        return results, query_ms
+
+    # ---- tear-down
+    def close(self, keep: bool = False) -> None:
+        """Stop the eval's processes and, unless ``keep``, delete everything it created."""
+        from infra import stack
+
+        for part in reversed(self.parts):  # workers one at a time, then the bridge
+            stack._stop(part)
+        self.parts.clear()
+        s = self.settings
+        if keep:
+            self.say(
+                f"kept: bucket '{s.bucket}', topics '{s.topic}' and '{s.dead_letter_topic}', "
+                f"collection '{s.collection}', logs in {self.tmp}"
+            )
+            return
+        for what, step in (
+            ("collection", self._drop_collection),
+            ("bucket", self._delete_bucket),
+            ("topics", self._delete_topics),
+        ):
+            try:
+                step()
+            except Exception as exc:  # one failed clean-up step must not skip the others
+                log.warning("eval clean-up: could not delete the %s: %s", what, exc)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _drop_collection(self) -> None:
+        from lookalike.index import VectorIndex
+
+        index = VectorIndex(self.settings)
+        try:
+            index.drop()
+        finally:
+            index.close()
+
+    def _delete_bucket(self) -> None:
+        import boto3
+        from minio.deleteobjects import DeleteObject
+
+        from lookalike.store import ObjectStore
+
+        s = self.settings
+        store = ObjectStore(s)
+        store.client.delete_bucket_notification(s.bucket)  # no events for the deletes below
+        doomed = [DeleteObject(o.key) for o in store.list(s.bucket)]
+        for error in store.client.remove_objects(s.bucket, doomed):
+            log.warning("eval clean-up: could not delete %s: %s", error.name, error.message)
+        store.client.remove_bucket(s.bucket)
+        sns = boto3.client(
+            "sns",
+            endpoint_url=s.s3_endpoint,
+            region_name=s.s3_region,
+            aws_access_key_id=s.s3_access_key,
+            aws_secret_access_key=s.s3_secret_key.get_secret_value(),
+        )
+        arn = sns.create_topic(Name=f"lookalike-{s.bucket}")["TopicArn"]  # idempotent: finds the bootstrap's
+        sns.delete_topic(TopicArn=arn)
+
+    def _delete_topics(self) -> None:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=10_000)
+        try:
+            existing = set(admin.list_topics())
+            doomed = [t for t in (self.settings.topic, self.settings.dead_letter_topic) if t in existing]
+            if doomed:
+                admin.delete_topics(doomed)
+        finally:
+            admin.close()
+
+
+class _DeadLetterCounter:
+    """How many dead letters the eval's workers have published (end offsets of its dead-letter topic)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from kafka import KafkaConsumer
+
+        self.topic = settings.dead_letter_topic
+        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+        self.checked = 0.0
+        self.value = 0
+
+    def count(self) -> int:
+        from kafka import TopicPartition
+
+        if time.monotonic() - self.checked < 2.0:
+            return self.value
+        self.checked = time.monotonic()
+        partitions = self.consumer.partitions_for_topic(self.topic) or set()
+        ends = self.consumer.end_offsets([TopicPartition(self.topic, p) for p in partitions])
+        self.value = int(sum(ends.values()))
+        return self.value
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def _content_type(path: Path) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def run_pipeline(
+    settings: Settings,
+    dataset: Dataset,
+    env: Mapping[str, str],
+    *,
+    embedder: Embedder | None = None,
+    workers: int = 1,
+    keep: bool = False,
+    timeout: float = 1800.0,
+    stack_label: str = "configured",
+    say: Say = print,
+) -> Report:
+    """Index ``dataset.train`` through the stack at ``settings``' addresses and query ``dataset.test``."""
+    embedder = embedder or TimmEmbedder(settings)
+    run = EvalRun(settings, env, workers=workers, say=say)
+    try:
+        run.start()
+        embedder.load()  # the query model; loaded before the clock starts, like the workers'
+        indexed, dead, seconds = run.ingest(dataset, timeout)
+        say(f"indexed {indexed} images in {seconds:.1f} s; querying {len(dataset.test)} test images")
+        results, query_ms = run.query(dataset, embedder)
+    finally:
+        run.close(keep=keep)
+    return make_report(
+        "pipeline",
+        results,
+        model=embedder.tag.model,
+        dim=embedder.tag.dim,
+        n_indexed=indexed,
+        index_seconds=seconds,
+        query_ms=query_ms,
+        n_dead=dead,
+        stack=stack_label,
+    )
