@@ -14,6 +14,7 @@ after a crash or rebalance. Every step is idempotent, so a replay is harmless.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -116,7 +117,9 @@ class Worker:
         if dlq is None or reader is None:
             index.close()
             return
-        mapper = Mapper(self.settings, store, index, self.embedder)
+        # fetch/decode threads sized to the cores (at least two, so one waits on S3 while one decodes)
+        cores = self.settings.threads or os.cpu_count() or 1
+        mapper = Mapper(self.settings, store, index, self.embedder, threads=max(2, cores))
         # the write stage outlives `stop` so that a batch in hand is finished, then committed
         halt = threading.Event()
         stage = WriteStage(Writer(index, self.embedder), dlq, halt, max_outage_s)

@@ -19,6 +19,7 @@ from kafka.errors import KafkaError
 from pymilvus import MilvusException
 
 from lookalike.errors import Unavailable
+from lookalike.events import split_id
 from lookalike.index import VectorIndex
 from lookalike.settings import Settings
 
@@ -180,11 +181,11 @@ class IndexedObject:
 
     @property
     def bucket(self) -> str:
-        return self.id.split("/", 1)[0]
+        return split_id(self.id)[0]
 
     @property
     def key(self) -> str:
-        return self.id.split("/", 1)[1] if "/" in self.id else self.id
+        return split_id(self.id)[1]
 
 
 def _query(index: VectorIndex, filter: str, fields: list[str], limit: int | None = None) -> list[dict[str, Any]]:

@@ -311,6 +311,19 @@ def up(
     return state
 
 
+def sns_client(settings: Settings) -> Any:
+    """moto's SNS, which carries the bucket's notifications to the bridge on the local stack."""
+    import boto3
+
+    return boto3.client(
+        "sns",
+        endpoint_url=settings.s3_endpoint,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key.get_secret_value(),
+    )
+
+
 def bootstrap_topics(settings: Settings) -> None:
     from lookalike.bus import ensure_topics
 
@@ -327,15 +340,7 @@ def bootstrap(settings: Settings) -> None:
     store = ObjectStore(settings)
     store.ensure_bucket(settings.bucket)
     ensure_topics(settings)
-    import boto3
-
-    sns = boto3.client(
-        "sns",
-        endpoint_url=settings.s3_endpoint,
-        region_name=settings.s3_region,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key.get_secret_value(),
-    )
+    sns = sns_client(settings)
     arn = sns.create_topic(Name=f"lookalike-{settings.bucket}")["TopicArn"]
     endpoint = f"{settings.bridge_url}?token={settings.bridge_token.get_secret_value()}"
     subs = sns.list_subscriptions_by_topic(TopicArn=arn).get("Subscriptions", [])

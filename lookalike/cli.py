@@ -191,6 +191,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         queries=args.queries,
         n_seed=args.n_seed,
         workers=args.workers,
+        batch_sizes=tuple(int(b) for b in args.batch_sizes.split(",")),
         floor_trial_s=args.floor_seconds,
         timeout_s=args.timeout,
     )
@@ -312,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freshness-seconds", type=float, default=60.0, help="length of the steady upload (c)")
     p.add_argument("--queries", type=int, default=100, help="warm searches for (d)")
     p.add_argument("--n-seed", type=int, default=None, help="images for (e); default: --n-ingest")
-    p.add_argument("--floor-seconds", type=float, default=3.0, help="length of each compute-floor trial")
+    p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64", help="batch sizes the compute floor tries")
+    p.add_argument("--floor-seconds", type=float, default=2.0, help="length of each compute-floor trial")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the index in (b)")
     p.set_defaults(func=cmd_bench)
     return parser

@@ -246,9 +246,9 @@ class EvalRun:
             index.close()
 
     def _delete_bucket(self) -> None:
-        import boto3
         from minio.deleteobjects import DeleteObject
 
+        from infra import stack
         from lookalike.store import ObjectStore
 
         s = self.settings
@@ -258,13 +258,7 @@ class EvalRun:
         for error in store.client.remove_objects(s.bucket, doomed):
             log.warning("eval clean-up: could not delete %s: %s", error.name, error.message)
         store.client.remove_bucket(s.bucket)
-        sns = boto3.client(
-            "sns",
-            endpoint_url=s.s3_endpoint,
-            region_name=s.s3_region,
-            aws_access_key_id=s.s3_access_key,
-            aws_secret_access_key=s.s3_secret_key.get_secret_value(),
-        )
+        sns = stack.sns_client(s)
         arn = sns.create_topic(Name=f"lookalike-{s.bucket}")["TopicArn"]  # idempotent: finds the bootstrap's
         sns.delete_topic(TopicArn=arn)
 

@@ -63,6 +63,12 @@ def object_id(bucket: str, key: str) -> str:
     return f"{bucket}/{key}"
 
 
+def split_id(oid: str) -> tuple[str, str]:
+    """``bucket/key`` back into its parts (bucket names hold no slash; keys may)."""
+    bucket, _, key = oid.partition("/")
+    return bucket, key
+
+
 def clean_etag(etag: str | None) -> str | None:
     """S3 quotes etags (``"abc"``); MinIO sometimes does not. Compare them unquoted."""
     if etag is None:

@@ -18,6 +18,7 @@ import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from lookalike.errors import ModelMismatch, Unavailable
+from lookalike.events import split_id
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,11 +75,11 @@ class Hit:
 
     @property
     def bucket(self) -> str:
-        return self.id.split("/", 1)[0]
+        return split_id(self.id)[0]
 
     @property
     def key(self) -> str:
-        return self.id.split("/", 1)[1] if "/" in self.id else self.id
+        return split_id(self.id)[1]
 
 
 def id_filter(ids: Sequence[str]) -> str:

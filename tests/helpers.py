@@ -194,7 +194,11 @@ def group_lag(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
     settings = Settings(_env_file=None, kafka_bootstrap=bootstrap)  # type: ignore[call-arg]
     lag = consumer_lag(settings, group=group, topic=topic)
     ends = true_end_offsets(bootstrap, topic)
-    return {p: (None if committed is None else ends[p] - committed) for p, (committed, _) in lag.items()}
+    # an empty partition has nothing to commit: lag 0; otherwise None until something is committed
+    return {
+        p: (ends[p] - (committed or 0) if committed is not None or ends[p] == 0 else None)
+        for p, (committed, _) in lag.items()
+    }
 
 
 class TcpProxy:
@@ -258,3 +262,25 @@ class TcpProxy:
         finally:
             with contextlib.suppress(OSError):
                 dst.shutdown(socket.SHUT_WR)
+
+
+def wait_committed(bootstrap: str, group: str, topic: str, timeout: float = 60.0) -> None:
+    """Wait until the group has committed every message of the topic; fail with the lag per partition."""
+    lag: dict[int, int | None] = {}
+
+    def done() -> bool:
+        lag.update(group_lag(bootstrap, group, topic))
+        return all(v == 0 for v in lag.values())
+
+    try:
+        wait_for(done, timeout, interval=0.5, what=f"group {group} to commit everything")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; lag per partition {lag}") from None
+
+
+def nothing_committed(bootstrap: str, group: str, topic: str) -> bool:
+    from lookalike.bus import consumer_lag
+    from lookalike.settings import Settings
+
+    settings = Settings(_env_file=None, kafka_bootstrap=bootstrap)  # type: ignore[call-arg]
+    return all(committed is None for committed, _ in consumer_lag(settings, group=group, topic=topic).values())

@@ -17,7 +17,15 @@ import pytest
 from infra import stack
 from tests import zoo
 from tests.conftest import open_pipeline
-from tests.helpers import PYTHON, PrivateMilvus, child, dataset_images, group_lag, topic_messages, wait_for
+from tests.helpers import (
+    PYTHON,
+    PrivateMilvus,
+    child,
+    dataset_images,
+    topic_messages,
+    wait_committed,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -49,18 +57,6 @@ def test_fault_run(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
                 return len(p.indexed())
             except Exception:  # Milvus is down on purpose for part of the run
                 return 0
-
-        def drained(group: str, what: str) -> None:
-            lag: dict[int, int | None] = {}
-
-            def done() -> bool:
-                lag.update(group_lag(s.kafka_bootstrap, group, s.topic))
-                return all(v == 0 for v in lag.values())
-
-            try:
-                wait_for(done, 120, what=what)
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}; lag per partition {lag}") from None
 
         workers = [spawn(), spawn()]
         images = dataset_images(N)
@@ -118,7 +114,7 @@ def test_fault_run(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
         expected = {k: e for k, e in p.bucket_state().items() if k not in bad}
         assert len(expected) == N - 25 + len(zoo.VALID)
         wait_for(lambda: count() == len(expected) and p.indexed() == expected, 400, what="index == bucket")
-        drained(s.group, "everything committed")
+        wait_committed(s.kafka_bootstrap, s.group, s.topic, 120)
         for w in workers:
             os.killpg(w.pid, signal.SIGTERM)
             assert w.wait(60) == 0
@@ -126,7 +122,7 @@ def test_fault_run(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
         # replay the whole topic from offset 0 with a new consumer group: nothing changes
         replay_group = f"{s.group}-replay"
         spawn(replay_group)
-        drained(replay_group, "replay consumed")
+        wait_committed(s.kafka_bootstrap, replay_group, s.topic, 300)
         indexed = p.indexed()
         assert indexed == expected
         idx = p.index()

@@ -1,0 +1,80 @@
+"""`lookalike bench --json` with tiny sizes: every key present and sane, and nothing left running.
+
+The command is the real one (its own private stack on free ports, a worker process, the towhee loop);
+only the sizes are small. Speeds are never asserted: this 2-core machine is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lookalike.bench_stats import REQUIRED_KEYS
+from tests.helpers import PYTHON, WEIGHTS, dataset_images
+
+pytestmark = [pytest.mark.integration, pytest.mark.model]
+
+
+@pytest.mark.skipif(not WEIGHTS.exists(), reason="needs the shared mobilenetv2_100 weights")
+def test_bench_json_has_every_key(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for path in dataset_images(12):
+        (images / f"{path.parent.name}-{path.name}").symlink_to(path)
+    cmd = [
+        *(PYTHON, "-m", "lookalike", "bench", "--json", "--images", str(images), "--query-images", str(images)),
+        *("--n-ingest", "20", "--freshness-seconds", "3", "--queries", "5", "--n-seed", "6"),
+        *("--batch-sizes", "1,4", "--floor-seconds", "0.2", "--timeout", "120"),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}  # defaults, but the weights
+    env.update(LOOKALIKE_WEIGHTS=str(WEIGHTS), LOOKALIKE_PRETRAINED="true", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)  # the bench unwinds and stops its stack
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"bench did not finish:\n{err.decode()[-3000:]}")
+    stderr = err.decode()
+    assert proc.returncode == 0, stderr[-3000:]
+    report = json.loads(out)  # exactly one JSON object on stdout
+
+    missing = [k for k in REQUIRED_KEYS if k not in report]
+    assert not missing, missing
+    for key in REQUIRED_KEYS:
+        value = report[key]
+        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, (key, value)
+    assert report["ingest_ratio"] == pytest.approx(report["ingest_ips"] / report["compute_floor_ips"], abs=0.002)
+    assert report["speedup_vs_seed"] == pytest.approx(report["ingest_ips"] / report["seed_way_ips"], abs=0.01)
+    assert report["freshness_p50_s"] <= report["freshness_p95_s"] <= report["freshness_max_s"]
+    assert report["query_p50_ms"] <= report["query_p95_ms"]
+    assert report["freshness_unseen"] == 0 and report["freshness_n"] >= 1
+    assert report["n_queries"] == 5 and report["seed_n"] == 6 and report["n_ingest"] == 20
+    assert 100 < report["worker_peak_rss_mb"] < 20_000
+    assert set(report["targets"]) == {"ingest_ratio", "freshness_p95_s", "query_p50_ms", "speedup_vs_seed"}
+    assert {t["batch"] for t in report["compute_floor_trials"]} == {1, 4}
+    assert report["compute_floor_batch"] in (1, 4)
+    assert 0 < report["query_search_p50_ms"] < report["query_p50_ms"]
+    assert report["query_flushed_p50_ms"] > 0
+    stages = report["stages"]
+    for stage in ("fetch", "decode", "infer", "write"):
+        assert stages[stage]["count"] > 0 and stages[stage]["seconds"] > 0, (stage, stages.get(stage))
+    # the last commit may land just after the count is reached; by the end of (c) commits have happened
+    commits = [p.get("commit", {}).get("count", 0) for p in (stages, report["stages_freshness"])]
+    assert sum(commits) > 0, commits
+    assert stages["fetch"]["count"] >= 20  # one fetch per image; 12 files repeated under 20 keys
+    assert any("below the issue" in n for n in report["notes"])
+
+    # the private stack is gone: its state dir was removed after `stack down`
+    found = re.search(r"private stack in (\S+) ", stderr)
+    assert found, stderr[-2000:]
+    assert not Path(found.group(1)).exists()
