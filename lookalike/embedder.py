@@ -115,7 +115,9 @@ class TimmEmbedder:
         except Exception as exc:  # hub/network errors come in many library-specific types
             hint = "" if self.settings.weights else " (offline? set LOOKALIKE_WEIGHTS to a local checkpoint)"
             raise ModelLoadError(f"could not load {self.model_name}: {type(exc).__name__}: {exc}{hint}") from exc
-        model.eval().to(device)
+        # channels-last lets oneDNN (CPU) and cuDNN pick their fast convolution kernels: mobilenetv2
+        # runs about twice as fast on 2 CPU cores with the same outputs
+        model.eval().to(device, memory_format=torch.channels_last)
         if self._half:
             model.half()
         config = resolve_data_config({}, model=model)
@@ -154,7 +156,7 @@ class TimmEmbedder:
     def _forward(self, batch: list[Any]) -> np.ndarray:
         import torch
 
-        x = torch.stack(batch).to(self._device)
+        x = torch.stack(batch).to(self._device).contiguous(memory_format=torch.channels_last)
         if self._half:
             x = x.half()
         with torch.inference_mode():
