@@ -117,7 +117,7 @@ class TimmEmbedder:
             raise ModelLoadError(f"could not load {self.model_name}: {type(exc).__name__}: {exc}{hint}") from exc
         # channels-last lets oneDNN (CPU) and cuDNN pick their fast convolution kernels: mobilenetv2
         # runs about twice as fast on 2 CPU cores with the same outputs
-        model.eval().to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model.eval().to(device).to(memory_format=torch.channels_last)
         if self._half:
             model.half()
         config = resolve_data_config({}, model=model)
