@@ -40,6 +40,7 @@ class Reader:
         self.topic = settings.topic
         self.pending: dict[TopicPartition, OffsetAndMetadata] = {}
         self.collect: Callable[[], list[Message]] | None = None  # durable batches not yet handed in
+        self.on_assigned: Callable[[], None] | None = None  # called after every join of the group
         self.consumer.subscribe([settings.topic], listener=_Listener(self))
 
     def poll(self, max_records: int, timeout_ms: int) -> list[Message]:
@@ -105,3 +106,5 @@ class _Listener(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
+        if self.reader.on_assigned is not None:
+            self.reader.on_assigned()

@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -47,6 +48,7 @@ class WriteStage(threading.Thread):
         self.done: queue.Queue[list[Message]] = queue.Queue()
         self.closing = threading.Event()
         self.error: BaseException | None = None
+        self.last_write = time.monotonic()
 
     def submit(self, batch: list[Message], work: Work) -> bool:
         """Hand over a planned batch, waiting while the previous one is written; False if stopped."""
@@ -66,10 +68,13 @@ class WriteStage(threading.Thread):
                 except queue.Empty:
                     if self.closing.is_set():
                         return
+                    if time.monotonic() - self.last_write > 0.5:
+                        self.writer.flush()  # the stream paused: seal what it wrote
                     continue
                 written = retry_until(partial(self._write, work), self.stop, self.max_outage_s)
                 if written is None:  # stopped during an outage: abandon, commit nothing of it
                     return
+                self.last_write = time.monotonic()
                 self.done.put(batch)
         except BaseException as exc:  # surfaced by the main thread, which stops the process loudly
             self.error = exc
@@ -122,12 +127,10 @@ class Worker:
         mapper = Mapper(self.settings, store, index, self.embedder, threads=max(2, cores))
         # the write stage outlives `stop` so that a batch in hand is finished, then committed
         halt = threading.Event()
-        stage = WriteStage(Writer(index, self.embedder), dlq, halt, max_outage_s)
+        stage = WriteStage(Writer(index, self.embedder, self.settings.flush_rows), dlq, halt, max_outage_s)
         stage.start()
         reader.collect = partial(self._finished, stage)
-        READY.set(1)
-        self.ready.set()
-        log.info("worker ready: topic %s, group %s, collection %s", self.settings.topic, self.group, index.name)
+        reader.on_assigned = partial(self._joined, index.name)
         try:
             self._loop(stop, reader, mapper, stage, max_outage_s)
             stage.closing.set()
@@ -187,6 +190,13 @@ class Worker:
         if finished:
             self.batches += 1
             self.events += len(finished)
+
+    def _joined(self, collection: str) -> None:
+        """Ready once the model is loaded and the group has given this member its partitions."""
+        if not self.ready.is_set():
+            READY.set(1)
+            self.ready.set()
+            log.info("worker ready: topic %s, group %s, collection %s", self.settings.topic, self.group, collection)
 
     def _open_index(self) -> VectorIndex:
         index = VectorIndex(self.settings)

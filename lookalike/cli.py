@@ -195,6 +195,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         floor_trial_s=args.floor_seconds,
         timeout_s=args.timeout,
     )
+
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # unwinds through the bench's clean-up: no stray servers or workers
 

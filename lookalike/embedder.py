@@ -156,10 +156,15 @@ class TimmEmbedder:
     def _forward(self, batch: list[Any]) -> np.ndarray:
         import torch
 
-        x = torch.stack(batch).to(self._device).contiguous(memory_format=torch.channels_last)
-        if self._half:
-            x = x.half()
+        step = self.settings.infer_batch or (len(batch) if self._device != "cpu" else 8)
+        out = []
         with torch.inference_mode():
-            features = self._model(x).float()
-            features = torch.nn.functional.normalize(features, dim=1)
-        return features.cpu().numpy()
+            # on a CPU, activations of more than a few images spill out of the caches: 8 at a time
+            # runs about twice as fast per image as 32 at once
+            for i in range(0, len(batch), step):
+                x = torch.stack(batch[i : i + step]).to(self._device).contiguous(memory_format=torch.channels_last)
+                if self._half:
+                    x = x.half()
+                features = self._model(x).float()
+                out.append(torch.nn.functional.normalize(features, dim=1).cpu())
+        return torch.cat(out).numpy()

@@ -196,6 +196,11 @@ class VectorIndex:
         ]
         self._call(self.client.upsert, self.name, data)
 
+    def flush(self) -> None:
+        """Seal what was written so far. Milvus Lite searches unsealed rows one by one (about 0.15 ms
+        a row), so a thousand unflushed vectors cost 140 ms a query; sealed, they cost a few ms."""
+        self._call(self.client.flush, self.name)
+
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self._call(self.client.delete, self.name, filter=id_filter(ids))

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     milvus_token: SecretStr = SecretStr("")
     collection: str = "lookalike_images"
     index_type: str = "HNSW"
+    flush_rows: int = Field(
+        512, description="flush after this many written rows and when writes pause; 0 leaves it to Milvus"
+    )
 
     # --- model
     model: str = "mobilenetv2_100"
@@ -48,6 +51,7 @@ class Settings(BaseSettings):
     pretrained: bool = Field(True, description="false: random init, for plumbing tests only")
     device: str = "auto"
     batch_size: int = 32
+    infer_batch: int = Field(0, description="images per forward pass; 0: 8 on CPU (cache-sized), all on GPU")
     threads: int = Field(0, description="torch threads; 0 means all cores")
 
     # --- producers

@@ -226,6 +226,10 @@ class TcpProxy:
     def down(self) -> None:
         with self._lock:
             if self._server is not None:
+                # shutdown first: a bare close() does not wake a thread blocked in accept(), which
+                # would go on accepting connections
+                with contextlib.suppress(OSError):
+                    self._server.shutdown(socket.SHUT_RDWR)
                 self._server.close()
                 self._server = None
             for c in self._conns:

@@ -65,6 +65,7 @@ def test_bench_json_has_every_key(tmp_path: Path) -> None:
     assert report["compute_floor_batch"] in (1, 4)
     assert 0 < report["query_search_p50_ms"] < report["query_p50_ms"]
     assert report["query_flushed_p50_ms"] > 0
+    assert 0 <= report["ingest_first_batch_s"] <= report["ingest_s"]
     stages = report["stages"]
     for stage in ("fetch", "decode", "infer", "write"):
         assert stages[stage]["count"] > 0 and stages[stage]["seconds"] > 0, (stage, stages.get(stage))
