@@ -173,6 +173,25 @@ def _http_ok(url: str, timeout: float = 1.0, contains: str | None = None) -> boo
         return False
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on right now (for private stacks and tests)."""
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def milvus_answers(uri: str, timeout: float = 3.0) -> bool:
+    try:
+        from pymilvus import MilvusClient
+
+        client = MilvusClient(uri=uri, timeout=timeout)
+        client.list_collections()
+        client.close()
+        return True
+    except Exception:
+        return False
+
+
 def _port_open(host: str, port: int) -> bool:
     with contextlib.closing(socket.socket()) as s:
         s.settimeout(0.5)
@@ -197,18 +216,7 @@ def probe(settings: Settings, part: Part) -> bool:
         except Exception:
             return False
     if name == "milvus":
-        host, port = settings.milvus_host
-        if not _port_open(host, port):
-            return False
-        try:
-            from pymilvus import MilvusClient
-
-            client = MilvusClient(uri=settings.milvus_uri, timeout=3)
-            client.list_collections()
-            client.close()
-            return True
-        except Exception:
-            return False
+        return _port_open(*settings.milvus_host) and milvus_answers(settings.milvus_uri)
     if name == "bridge":
         return _http_ok(f"http://{settings.bridge_host}:{settings.bridge_port}/healthz")
     if name.startswith("worker"):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from infra.stack import free_port
 from lookalike.embedder import Embedder, TimmEmbedder
 from lookalike.evaluate import Dataset, EvalError, K, Ranked, Report, judge, make_report
 from lookalike.imaging import BadImage
@@ -33,12 +33,6 @@ from lookalike.settings import Settings
 log = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def eval_settings(settings: Settings, run_id: str, state_dir: Path) -> Settings:

@@ -14,18 +14,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from infra.stack import free_port, milvus_answers
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DATASET = SHARED / "datasets" / "reverse_image_search"
 WEIGHTS = SHARED / "models" / "mobilenetv2_100.imagenet.pth"
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unique(prefix: str) -> str:
@@ -107,23 +103,12 @@ class PrivateMilvus:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        from pymilvus import MilvusClient
-
         exe = str(Path(sys.executable).parent / "milvus-lite")
         cmd = [exe, "server", "--data-dir", str(self.data), "--host", "127.0.0.1", "--port", str(self.port)]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
-        def up() -> bool:
-            try:
-                client = MilvusClient(uri=self.uri, timeout=2)
-                client.list_collections()
-                client.close()
-                return True
-            except Exception:
-                return False
-
-        wait_for(up, 60, what="private milvus")
+        wait_for(lambda: milvus_answers(self.uri, 2), 60, what="private milvus")
 
     def stop(self) -> None:
         if self.proc is not None:
