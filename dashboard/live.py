@@ -19,8 +19,7 @@ from kafka.errors import KafkaError
 from pymilvus import MilvusException
 
 from lookalike.errors import Unavailable
-from lookalike.events import split_id
-from lookalike.index import VectorIndex
+from lookalike.index import ObjectIdParts, VectorIndex
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -173,19 +172,11 @@ class KafkaWatch:
 
 # ---------------------------------------------------------------- the index
 @dataclass(frozen=True)
-class IndexedObject:
+class IndexedObject(ObjectIdParts):
     id: str
     etag: str
     size: int
     indexed_at: int
-
-    @property
-    def bucket(self) -> str:
-        return split_id(self.id)[0]
-
-    @property
-    def key(self) -> str:
-        return split_id(self.id)[1]
 
 
 def _query(index: VectorIndex, filter: str, fields: list[str], limit: int | None = None) -> list[dict[str, Any]]:

@@ -67,11 +67,10 @@ class IndexedState:
     last_modified: int
 
 
-@dataclass(frozen=True)
-class Hit:
+class ObjectIdParts:
+    """``bucket`` and ``key`` of a row whose ``id`` is ``bucket/key``."""
+
     id: str
-    score: float
-    fields: dict[str, Any]
 
     @property
     def bucket(self) -> str:
@@ -80,6 +79,13 @@ class Hit:
     @property
     def key(self) -> str:
         return split_id(self.id)[1]
+
+
+@dataclass(frozen=True)
+class Hit(ObjectIdParts):
+    id: str
+    score: float
+    fields: dict[str, Any]
 
 
 def id_filter(ids: Sequence[str]) -> str:
