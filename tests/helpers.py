@@ -273,3 +273,29 @@ def nothing_committed(bootstrap: str, group: str, topic: str) -> bool:
 
     settings = Settings(_env_file=None, kafka_bootstrap=bootstrap)  # type: ignore[call-arg]
     return all(committed is None for committed, _ in consumer_lag(settings, group=group, topic=topic).values())
+
+
+def stack_env(state_dir: Path, **extra: str) -> dict[str, str]:
+    """``LOOKALIKE_*`` variables for a local stack of a test's own: free ports, its own state dir."""
+    return {
+        "LOOKALIKE_STATE_DIR": str(state_dir),
+        "LOOKALIKE_S3_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "LOOKALIKE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+        "LOOKALIKE_MILVUS_URI": f"http://127.0.0.1:{free_port()}",
+        "LOOKALIKE_BRIDGE_PORT": str(free_port()),
+        "LOOKALIKE_METRICS_PORT": str(free_port()),
+        "LOOKALIKE_DASHBOARD_PORT": str(free_port()),
+        **extra,
+    }
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m lookalike ARGS`` as a user runs it, from the stack's state dir."""
+    return subprocess.run(
+        [PYTHON, "-m", "lookalike", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=env["LOOKALIKE_STATE_DIR"],
+    )

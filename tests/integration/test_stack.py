@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import PYTHON, WEIGHTS, dataset_images, free_port, wait_for
+from tests.helpers import WEIGHTS, dataset_images, run_cli, stack_env, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def _cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "lookalike", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=env["LOOKALIKE_STATE_DIR"],
-    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -35,31 +23,25 @@ def _pid_alive(pid: int) -> bool:
 
 
 def test_stack_up_upload_search_down(tmp_path: Path) -> None:
-    env = {
-        "LOOKALIKE_STATE_DIR": str(tmp_path),
-        "LOOKALIKE_S3_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-        "LOOKALIKE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
-        "LOOKALIKE_MILVUS_URI": f"http://127.0.0.1:{free_port()}",
-        "LOOKALIKE_BRIDGE_PORT": str(free_port()),
-        "LOOKALIKE_METRICS_PORT": str(free_port()),
-        "LOOKALIKE_DASHBOARD_PORT": str(free_port()),
-        "LOOKALIKE_WEIGHTS": str(WEIGHTS) if WEIGHTS.exists() else "",
-        "LOOKALIKE_PRETRAINED": "true" if WEIGHTS.exists() else "false",
-    }
+    env = stack_env(
+        tmp_path,
+        LOOKALIKE_WEIGHTS=str(WEIGHTS) if WEIGHTS.exists() else "",
+        LOOKALIKE_PRETRAINED="true" if WEIGHTS.exists() else "false",
+    )
     try:
-        up = _cli(env, "stack", "up", "--workers", "1", "--no-dashboard")
+        up = run_cli(env, "stack", "up", "--workers", "1", "--no-dashboard")
         assert up.returncode == 0, up.stdout + up.stderr
-        status = json.loads(_cli(env, "stack", "status", "--json").stdout)
+        status = json.loads(run_cli(env, "stack", "status", "--json").stdout)
         parts = {p["name"]: p for p in status["parts"]}
         assert set(parts) == {"s3", "kafka", "milvus", "bridge", "worker-1"}
         assert all(p["state"] == "up" for p in parts.values()), parts
         assert status["index"]["collection"] == "lookalike_images"
 
         # a second `up` is harmless: same processes
-        again = _cli(env, "stack", "up", "--workers", "1", "--no-dashboard")
+        again = run_cli(env, "stack", "up", "--workers", "1", "--no-dashboard")
         assert again.returncode == 0, again.stderr
         assert "already running" in again.stdout
-        assert {p["name"]: p["pid"] for p in json.loads(_cli(env, "stack", "status", "--json").stdout)["parts"]} == {
+        assert {p["name"]: p["pid"] for p in json.loads(run_cli(env, "stack", "status", "--json").stdout)["parts"]} == {
             n: p["pid"] for n, p in parts.items()
         }
 
@@ -68,24 +50,24 @@ def test_stack_up_upload_search_down(tmp_path: Path) -> None:
         for src in images:
             (folder / src.parent.name).mkdir(parents=True, exist_ok=True)
             (folder / src.parent.name / src.name).write_bytes(src.read_bytes())
-        uploaded = _cli(env, "upload", str(folder), "--prefix", "demo", "--quiet")
+        uploaded = run_cli(env, "upload", str(folder), "--prefix", "demo", "--quiet")
         assert uploaded.returncode == 0, uploaded.stderr
 
         def count() -> int | None:
-            return json.loads(_cli(env, "stack", "status", "--json").stdout)["index"]["vectors"]
+            return json.loads(run_cli(env, "stack", "status", "--json").stdout)["index"]["vectors"]
 
         wait_for(lambda: count() == 6, 120, what="6 vectors")
-        found = _cli(env, "search", str(images[2]), "-k", "3", "--json")
+        found = run_cli(env, "search", str(images[2]), "-k", "3", "--json")
         assert found.returncode == 0, found.stderr
         hits = json.loads(found.stdout)
         assert hits[0]["key"] == f"demo/{images[2].parent.name}/{images[2].name}"
         assert hits[0]["score"] == pytest.approx(1.0, abs=1e-3)
         assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
 
-        bad = _cli(env, "search", str(tmp_path / "missing.jpg"))
+        bad = run_cli(env, "search", str(tmp_path / "missing.jpg"))
         assert bad.returncode == 1 and "missing.jpg" in bad.stderr
     finally:
-        down = _cli(env, "stack", "down")
+        down = run_cli(env, "stack", "down")
     assert down.returncode == 0, down.stderr
     for part in parts.values():
         assert not _pid_alive(part["pid"]), part
