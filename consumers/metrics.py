@@ -8,8 +8,6 @@ from contextlib import contextmanager
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-STAGES = ("poll", "parse", "lookup", "fetch", "decode", "infer", "write", "flush", "dlq", "commit")
-
 STAGE_SECONDS = Histogram(
     "lookalike_stage_seconds",
     "Seconds spent per batch in each pipeline stage",

@@ -81,15 +81,6 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
         admin.close()
 
 
-def topic_partitions(settings: Settings, topic: str | None = None) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
-    try:
-        parts = consumer.partitions_for_topic(topic or settings.topic)
-        return len(parts or ())
-    finally:
-        consumer.close()
-
-
 def consumer_lag(
     settings: Settings, group: str | None = None, topic: str | None = None
 ) -> dict[int, tuple[int | None, int]]:

@@ -140,10 +140,6 @@ class ObjectStore:
                     last_modified_ms=_ms(obj.last_modified),
                 )
 
-    def presigned_url(self, bucket: str, key: str) -> str:
-        with _translate():
-            return self.client.presigned_get_object(bucket, key)
-
 
 class _Missing(Exception):
     pass
