@@ -19,6 +19,7 @@ from dashboard.query import QueryOutcome, QuerySource
 from lookalike.embedder import TimmEmbedder
 from lookalike.errors import Unavailable
 from lookalike.index import VectorIndex
+from lookalike.process import setup_logging
 from lookalike.search import Searcher
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
@@ -93,7 +94,7 @@ def main() -> None:
     except Exception as exc:  # a bad LOOKALIKE_* value: say which, do not start half-configured
         st.error(f"The dashboard's settings are invalid: {exc}")
         st.stop()
-    _setup_logging(settings)
+    setup_logging(settings)
     ctx = Ctx(settings)
     st.title("lookalike")
     st.caption(
@@ -107,16 +108,6 @@ def main() -> None:
         search_ui(ctx, health.down_parts(parts))
     with live_tab:
         live_ui(ctx)
-
-
-def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    for noisy in ("kafka", "urllib3", "towhee", "PIL", "timm"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # a traceback per failed RPC otherwise
 
 
 def banner_ui(parts: list[health.PartHealth]) -> None:

@@ -18,6 +18,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from pymilvus import MilvusException
 
+from lookalike.bus import Offsets, read_offsets
 from lookalike.errors import Unavailable
 from lookalike.index import ObjectIdParts, VectorIndex
 from lookalike.settings import Settings
@@ -40,20 +41,16 @@ class PartitionLag:
 
 
 def lag_rows(ends: Mapping[int, int], begins: Mapping[int, int], committed: Mapping[int, int]) -> list[PartitionLag]:
-    """Lag per partition: end offset minus the group's committed offset.
+    """Lag per partition (``lookalike.bus.Offsets.lag``): end offset minus the group's committed offset.
 
-    A partition the group never committed lags by everything still retained (end - beginning). Lag is
-    clamped at zero: Tansu's ListOffsets answers with the last *batch*'s offset + 1, which can sit
-    below a committed offset inside that batch.
+    A partition the group never committed (no entry, or a negative offset) lags by everything still
+    retained (end - beginning); lag is clamped at zero (Tansu's end offsets can trail a commit).
     """
     rows = []
     for p in sorted(ends):
-        end = int(ends[p])
         done = committed.get(p)
-        if done is None or done < 0:
-            rows.append(PartitionLag(p, None, end, max(0, end - int(begins.get(p, 0)))))
-        else:
-            rows.append(PartitionLag(p, int(done), end, max(0, end - int(done))))
+        o = Offsets(None if done is None or done < 0 else int(done), int(begins.get(p, 0)), int(ends[p]))
+        rows.append(PartitionLag(p, o.committed, o.end, o.lag))
     return rows
 
 
@@ -119,20 +116,8 @@ class KafkaWatch:
 
     def lag(self) -> list[PartitionLag]:
         with self._lock:
-            try:
-                tps = self._partitions(self.topic)
-                if not tps:
-                    return []
-                ends = self.consumer.end_offsets(tps)
-                begins = self.consumer.beginning_offsets(tps)
-                committed = self.admin.list_group_offsets({self.group: tps}).get(self.group, {})
-            except KafkaError as exc:
-                raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
-        return lag_rows(
-            {tp.partition: o for tp, o in ends.items()},
-            {tp.partition: o for tp, o in begins.items()},
-            {tp.partition: om.offset for tp, om in committed.items()},
-        )
+            offsets = read_offsets(self.admin, self.consumer, self.group, self.topic)
+        return [PartitionLag(p, o.committed, o.end, o.lag) for p, o in sorted(offsets.items())]
 
     def dead_letters(self, n: int = 20, timeout_s: float = 3.0) -> list[DeadLetterView]:
         """The ``n`` most recent dead letters, newest first."""
@@ -180,11 +165,8 @@ class IndexedObject(ObjectIdParts):
 
 
 def _query(index: VectorIndex, filter: str, fields: list[str], limit: int | None = None) -> list[dict[str, Any]]:
-    kwargs: dict[str, Any] = {"filter": filter, "output_fields": fields, "consistency_level": "Strong"}
-    if limit is not None:
-        kwargs["limit"] = limit
     try:
-        return list(index.client.query(index.name, timeout=index.timeout, **kwargs))
+        return index.query(filter, fields, limit=limit)
     except MilvusException as exc:
         raise Unavailable("milvus", str(exc)) from exc
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -81,31 +82,60 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
         admin.close()
 
 
+@dataclass(frozen=True)
+class Offsets:
+    """One partition's progress: the group's committed offset (None: never committed), begin and end."""
+
+    committed: int | None
+    begin: int
+    end: int
+
+    @property
+    def lag(self) -> int:
+        """End minus committed; a partition never committed lags by all it retains (end - begin).
+
+        Clamped at zero: Tansu's ListOffsets answers with the last *batch*'s offset + 1, which can
+        sit below a committed offset inside that batch.
+        """
+        done = self.begin if self.committed is None else self.committed
+        return max(0, self.end - done)
+
+
+def read_offsets(admin: KafkaAdminClient, consumer: KafkaConsumer, group: str, topic: str) -> dict[int, Offsets]:
+    """Per partition of ``topic``: where ``group`` stands. The one place consumer lag is read.
+
+    Callers own the clients (the dashboard keeps its pair for the life of the process); Kafka
+    errors become ``Unavailable``. A topic that does not exist gives an empty dict.
+    """
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not parts:
+            return {}
+        ends = consumer.end_offsets(parts)
+        begins = consumer.beginning_offsets(parts)
+        committed = admin.list_group_offsets({group: parts}).get(group, {})
+    except KafkaError as exc:
+        raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+    out: dict[int, Offsets] = {}
+    for tp in parts:
+        meta = committed.get(tp)
+        offset = meta.offset if meta is not None and meta.offset >= 0 else None
+        out[tp.partition] = Offsets(offset, int(begins[tp]), int(ends[tp]))
+    return out
+
+
 def consumer_lag(
     settings: Settings, group: str | None = None, topic: str | None = None
 ) -> dict[int, tuple[int | None, int]]:
     """Per partition of the topic: (committed offset or None, end offset) for the consumer group."""
-    from kafka import TopicPartition
-
-    topic = topic or settings.topic
-    group = group or settings.group
     try:
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
     except KafkaError as exc:
         raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
     try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        committed = admin.list_group_offsets(group).get(group, {})
-        end = consumer.end_offsets(parts)
-        out: dict[int, tuple[int | None, int]] = {}
-        for tp in parts:
-            meta = committed.get(tp)
-            offset = meta.offset if meta is not None and meta.offset >= 0 else None
-            out[tp.partition] = (offset, int(end[tp]))
-        return out
-    except KafkaError as exc:
-        raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+        offsets = read_offsets(admin, consumer, group or settings.group, topic or settings.topic)
+        return {p: (o.committed, o.end) for p, o in offsets.items()}
     finally:
         consumer.close()
         admin.close()

@@ -277,6 +277,17 @@ class VectorIndex:
             ranges.append((mid, hi))
             ranges.append((lo, mid))
 
+    def query(self, filter: str, fields: Sequence[str], limit: int | None = None) -> list[dict[str, Any]]:
+        """Rows matching a Milvus ``filter`` (Strong), e.g. by ``indexed_at`` for the live panel."""
+        kwargs: dict[str, Any] = {"filter": filter, "output_fields": list(fields), "consistency_level": "Strong"}
+        if limit is not None:
+            kwargs["limit"] = limit
+        return list(self._call(self.client.query, self.name, **kwargs))
+
+    def collections(self) -> list[str]:
+        """Every collection on this Milvus server (to check that a private run left none behind)."""
+        return list(self._call(self.client.list_collections))
+
     def search(self, vectors: np.ndarray, k: int = 10, filter: str = "") -> list[list[Hit]]:
         k = max(1, min(int(k), 1000))
         params = {"metric_type": "IP", "params": {"ef": max(64, k)} if self.index_type == "HNSW" else {}}

@@ -7,7 +7,9 @@ never reads the environment itself. Every default points at the local stack that
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator
@@ -92,6 +94,39 @@ class Settings(BaseSettings):
     @property
     def bridge_url(self) -> str:
         return f"http://{self.bridge_host}:{self.bridge_port}/events"
+
+    def scoped(self, name: str, **overrides: Any) -> Settings:
+        """The same stack and model with names of a run's own, so it never sees the configured data.
+
+        ``name`` (lowercase letters, digits, hyphens) becomes the bucket; the topic, dead-letter
+        topic, consumer group and collection are derived from it. Private runs (eval, bench, tests)
+        all scope this one way, so their leftovers are recognisable by name.
+        """
+        if not _SCOPE_NAME.fullmatch(name):
+            raise ValueError(f"scope name {name!r}: use 3-40 lowercase letters, digits and hyphens")
+        update: dict[str, Any] = {
+            "bucket": name,
+            "topic": f"lookalike.{name}",
+            "dlq_topic": f"lookalike.{name}.dlq",
+            "group": f"lookalike-{name}",
+            "collection": f"lookalike_{name.replace('-', '_')}",
+            **overrides,
+        }
+        return self.model_copy(update=update)
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``LOOKALIKE_*`` variables, so a child process runs with exactly them."""
+        env: dict[str, str] = {}
+        for field_name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"LOOKALIKE_{field_name.upper()}"] = str(value)
+        return env
+
+
+_SCOPE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,38}[a-z0-9]")
 
 
 def _host_port(url: str, default_port: int) -> tuple[str, int]:

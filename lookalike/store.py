@@ -140,6 +140,38 @@ class ObjectStore:
                     last_modified_ms=_ms(obj.last_modified),
                 )
 
+    # ---- bucket administration (the local stack and private runs; production sets these up itself)
+    def buckets(self) -> set[str]:
+        with _translate():
+            return {b.name for b in self.client.list_buckets()}
+
+    def notify(self, bucket: str, topic_arn: str) -> None:
+        """Send the bucket's create and remove events to ``topic_arn`` (SNS on the local stack)."""
+        from minio.notificationconfig import NotificationConfig, TopicConfig
+
+        config = NotificationConfig(
+            topic_config_list=[TopicConfig(topic=topic_arn, events=["s3:ObjectCreated:*", "s3:ObjectRemoved:*"])]
+        )
+        with _translate():
+            self.client.set_bucket_notification(bucket, config)
+
+    def stop_notifications(self, bucket: str) -> None:
+        with _translate():
+            self.client.delete_bucket_notification(bucket)
+
+    def delete_bucket(self, bucket: str) -> tuple[str, ...]:
+        """Remove every object, then the bucket; returns the keys that could not be removed (logged)."""
+        from minio.deleteobjects import DeleteObject
+
+        with _translate():
+            doomed = [DeleteObject(o.key) for o in self.list(bucket)]
+            failed = tuple(str(error.name) for error in self.client.remove_objects(bucket, doomed))
+            for name in failed:
+                log.warning("could not delete s3://%s/%s", bucket, name)
+            if not failed:
+                self.client.remove_bucket(bucket)
+        return failed
+
 
 class _Missing(Exception):
     pass

@@ -1,3 +1,0 @@
-from lookalike.cli import main
-
-raise SystemExit(main())
