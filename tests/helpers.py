@@ -17,6 +17,9 @@ from typing import TypeVar
 from infra.stack import free_port, milvus_answers
 
 REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+# The ``lookalike`` command as the tests run it: the composition root, in this interpreter.
+CLI = [PYTHON, "-m", "infra.cli"]
 SHARED = REPO.parent / "shared"
 DATASET = SHARED / "datasets" / "reverse_image_search"
 WEIGHTS = SHARED / "models" / "mobilenetv2_100.imagenet.pth"
@@ -87,9 +90,6 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     else:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-
-
-PYTHON = sys.executable
 
 
 class PrivateMilvus:
@@ -290,9 +290,9 @@ def stack_env(state_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``python -m lookalike ARGS`` as a user runs it, from the stack's state dir."""
+    """``lookalike ARGS`` (``python -m infra.cli``) as a user runs it, from the stack's state dir."""
     return subprocess.run(
-        [PYTHON, "-m", "lookalike", *args],
+        [*CLI, *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -1,7 +1,8 @@
 """The pure half of ``lookalike bench``: percentiles, Prometheus text, targets and the readable table.
 
 Nothing here touches a server or the model, so all of it is unit-tested on its own; the measuring
-half (``bench_measures``, ``bench``) only collects numbers and hands them to these functions.
+phases (``floor``, ``ingest``, ``freshness``, ``query``, ``seed``, ``memory``) only collect numbers
+and ``run`` hands them to these functions.
 """
 
 from __future__ import annotations
@@ -111,11 +112,6 @@ def stage_totals(texts: Sequence[str], metric: str = "lookalike_stage_seconds") 
                 counts[stage] = counts.get(stage, 0.0) + value
     names = sorted(set(sums) | set(counts), key=_stage_rank)
     return {s: StageTotals(sums.get(s, 0.0), int(counts.get(s, 0.0))) for s in names}
-
-
-def gauge(texts: Sequence[str], name: str) -> list[float]:
-    """The values of an unlabelled gauge or counter, one per text that has it."""
-    return [v for text in texts for n, labels, v in parse_samples(text) if n == name and not labels]
 
 
 def _stage_rank(stage: str) -> tuple[int, str]:

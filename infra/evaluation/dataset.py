@@ -1,16 +1,9 @@
-"""``lookalike eval``: the tutorial's accuracy table for any model and dataset, end to end or in memory.
+"""The eval's dataset, its judging and its report: what both ways of ``lookalike eval`` share.
 
 The dataset has the towhee tutorial's layout: ``train/<class>/*`` is indexed, ``test/<class>/*``
 are the queries, and an optional csv (``id,path,label``) names each training image's class. A hit
-is relevant when its class equals the query's.
-
-Two ways to get the ranked hits, judged by the same measures (``lookalike.metrics_ir``):
-
-* the pipeline (``eval_pipeline.run_pipeline``): upload to a bucket, notification, Kafka, worker,
-  Milvus; queries through ``Searcher``, the code path of ``lookalike search``;
-* in memory (``run_in_memory``): the same embedder and decoding, exact inner product in numpy.
-
-Their agreement is the evidence that the streaming path loses no accuracy.
+is relevant when its class equals the query's; ``judge`` turns a ranked list of hit keys into the
+relevance flags that ``infra.evaluation.measures`` scores.
 """
 
 from __future__ import annotations
@@ -19,19 +12,15 @@ import csv
 import logging
 import os
 import statistics
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import numpy as np
-
-from lookalike.embedder import Embedder
+from infra.evaluation.measures import Ranked, summarise
 from lookalike.errors import LookalikeError
-from lookalike.imaging import IMAGE_SUFFIXES, BadImage, decode_image
-from lookalike.metrics_ir import Ranked, summarise
+from lookalike.imaging import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -198,70 +187,3 @@ def make_report(
         n_dead=n_dead,
         stack=stack,
     )
-
-
-# ---------------------------------------------------------------- in memory
-def run_in_memory(
-    dataset: Dataset,
-    embedder: Embedder,
-    *,
-    max_pixels: int,
-    batch_size: int = 32,
-    say: Callable[[str], None] = lambda _: None,
-) -> Report:
-    """Embed the training images, then rank them for each query by exact inner product (unit vectors)."""
-    embedder.load()
-    start = time.perf_counter()
-    keys: list[str] = []
-    vectors: list[np.ndarray] = []
-    dead = 0
-    for i in range(0, len(dataset.train), batch_size):
-        prepared = []
-        for it in dataset.train[i : i + batch_size]:
-            try:
-                image = decode_image(it.path.read_bytes(), max_pixels=max_pixels)
-            except BadImage as exc:
-                log.warning("skipping %s: %s", it.path, exc)
-                dead += 1
-                continue
-            prepared.append(embedder.prepare(image))
-            keys.append(it.key)
-        vectors.append(embedder.embed_prepared(prepared))
-        say(f"  embedded {len(keys)}/{len(dataset.train)}")
-    gallery = np.concatenate(vectors) if vectors else np.zeros((0, embedder.tag.dim), dtype=np.float32)
-    index_seconds = time.perf_counter() - start
-
-    labels = dataset.labels()
-    counts = Counter(labels[k] for k in keys)
-    results: list[Ranked] = []
-    query_ms: list[float] = []
-    for q in dataset.test:
-        data = q.path.read_bytes()
-        t0 = time.perf_counter()
-        try:
-            image = decode_image(data, max_pixels=max_pixels)
-        except BadImage as exc:
-            log.warning("skipping query %s: %s", q.path, exc)
-            continue
-        vector = embedder.embed([image])[0]
-        top = rank(gallery, vector, K)
-        query_ms.append((time.perf_counter() - t0) * 1000)
-        results.append(judge([keys[j] for j in top], q, labels, counts))
-    return make_report(
-        "in-memory",
-        results,
-        model=embedder.tag.model,
-        dim=embedder.tag.dim,
-        n_indexed=len(keys),
-        index_seconds=index_seconds,
-        query_ms=query_ms,
-        n_dead=dead,
-    )
-
-
-def rank(gallery: np.ndarray, vector: np.ndarray, k: int) -> list[int]:
-    """Indices of the ``k`` highest inner products, best first (ties: lower index first)."""
-    if len(gallery) == 0:
-        return []
-    scores = gallery @ np.asarray(vector, dtype=np.float32)
-    return [int(j) for j in np.argsort(-scores, kind="stable")[:k]]

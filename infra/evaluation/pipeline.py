@@ -1,32 +1,31 @@
 """The pipeline half of ``lookalike eval``: index a dataset through the real stack, query it, clean up.
 
-The eval never touches the user's index. It derives its own bucket, topics, consumer group and
-collection (``eval-<random>``), bootstraps them like ``stack up`` does (bucket -> SNS -> HTTP
-notification), and runs its own bridge and worker processes (``python -m lookalike bridge|worker``)
-with those settings. It times from the first upload until every image is searchable (or
-dead-lettered), then queries each test image through ``Searcher``, the code path of
-``lookalike search``. Unless asked to keep them, it stops its processes and deletes its
-collection, topics, notification, objects and bucket afterwards.
+The eval never touches the user's index. It scopes its own bucket, topics, consumer group and
+collection (``Settings.scoped("eval-<random>")``), bootstraps them like ``stack up`` does (bucket ->
+SNS -> HTTP notification), and runs its own bridge and worker processes (``infra.stack``'s
+``bridge_part`` and ``start_workers``) with those settings. It times from the first upload until
+every image is searchable (or dead-lettered), then queries each test image through ``Searcher``,
+the code path of ``lookalike search``. Unless asked to keep them, it stops its processes and
+deletes its collection, topics, notification, objects and bucket afterwards.
 
-When the configured stack does not answer, ``private_stack`` starts a throwaway one on free ports
-in a temporary state directory, so that ``lookalike eval --dataset DIR`` works anywhere.
+When the configured stack does not answer, ``infra.stack.private_stack`` starts a throwaway one on
+free ports in a temporary state directory, so that ``lookalike eval --dataset DIR`` works anywhere.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from infra.stack import free_port
+from infra import stack
+from infra.evaluation.dataset import Dataset, EvalError, K, Report, judge, make_report
+from infra.evaluation.measures import Ranked
 from lookalike.embedder import Embedder, TimmEmbedder
-from lookalike.evaluate import Dataset, EvalError, K, Ranked, Report, judge, make_report
 from lookalike.imaging import BadImage
 from lookalike.settings import Settings
 
@@ -37,64 +36,15 @@ Say = Callable[[str], None]
 
 def eval_settings(settings: Settings, run_id: str, state_dir: Path) -> Settings:
     """The configured stack's addresses and model, with names of the eval's own."""
-    name = f"eval-{run_id}"
-    return settings.model_copy(
-        update={
-            "bucket": name,
-            "topic": f"lookalike.{name}",
-            "dlq_topic": f"lookalike.{name}.dlq",
-            "group": f"lookalike-{name}",
-            "collection": f"lookalike_eval_{run_id}",
-            "bridge_host": "127.0.0.1",
-            "bridge_port": free_port(),
-            "metrics_port": 0,
-            "state_dir": state_dir,
-        }
+    return settings.scoped(
+        f"eval-{run_id}", bridge_host="127.0.0.1", bridge_port=stack.free_port(), metrics_port=0, state_dir=state_dir
     )
-
-
-def missing_parts(settings: Settings) -> list[str]:
-    """Which of the stack's servers (S3, Kafka, Milvus) do not answer at the configured addresses."""
-    from infra import stack
-
-    addresses = {"s3": settings.s3_endpoint, "kafka": settings.kafka_bootstrap, "milvus": settings.milvus_uri}
-    return [name for name, addr in addresses.items() if not stack.probe(settings, stack.Part(name, [], addr))]
-
-
-@contextlib.contextmanager
-def private_stack(
-    settings: Settings, env: Mapping[str, str], keep: bool = False, say: Say = print
-) -> Iterator[Settings]:
-    """moto, Tansu and Milvus Lite on free ports in a temporary state dir; stopped afterwards unless ``keep``."""
-    from infra import stack
-
-    state = Path(tempfile.mkdtemp(prefix="lookalike-eval-stack-"))
-    private = settings.model_copy(
-        update={
-            "s3_endpoint": f"http://127.0.0.1:{free_port()}",
-            "kafka_bootstrap": f"127.0.0.1:{free_port()}",
-            "milvus_uri": f"http://127.0.0.1:{free_port()}",
-            "state_dir": state,
-        }
-    )
-    say(f"starting a private stack in {state} (S3 {private.s3_endpoint}, Kafka {private.kafka_bootstrap}, ...)")
-    try:
-        stack.up(private, env, workers=0, dashboard=False, bridge=False, say=lambda _: None)
-        yield private
-    finally:
-        if keep:
-            say(f"the private stack keeps running; stop it with: LOOKALIKE_STATE_DIR={state} lookalike stack down")
-        else:
-            stack.down(private, say=lambda _: None)
-            shutil.rmtree(state, ignore_errors=True)
 
 
 class EvalRun:
     """One eval's bucket, topics, collection, bridge and workers; ``close`` removes them all."""
 
     def __init__(self, settings: Settings, env: Mapping[str, str], workers: int = 1, say: Say = print) -> None:
-        from infra import stack
-
         self.run_id = uuid.uuid4().hex[:8]
         self.tmp = Path(tempfile.mkdtemp(prefix=f"lookalike-eval-{self.run_id}-"))
         self.settings = eval_settings(settings, self.run_id, self.tmp)
@@ -106,23 +56,14 @@ class EvalRun:
     # ---- set-up
     def start(self, timeout: float = 300.0) -> None:
         """Bootstrap the eval's names, start its bridge and workers, wait until all are ready."""
-        from infra import stack
-
         s = self.settings
         stack.bootstrap(s)
-        me = [sys.executable, "-m", "lookalike"]
-        bridge = stack.Part("bridge", [*me, "bridge"], s.bridge_url)
-        stack._start(s, bridge, self.env)
-        self.parts.append(bridge)
-        for i in range(self.n_workers):
-            port = free_port()
-            worker = stack.Part(
-                f"worker-{i + 1}", [*me, "worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics"
-            )
-            stack._start(s, worker, self.env)
-            self.parts.append(worker)
+        bridge = stack.bridge_part(s)
+        stack.start_part(s, bridge, self.env)
+        self.parts.append(bridge)  # recorded at once, so that close() stops whatever did start
+        self.parts += stack.start_workers(s, self.env, self.n_workers)
         for part in self.parts:
-            stack._wait(s, part, timeout if part.name != "bridge" else 60)
+            stack.wait_ready(s, part, timeout if part.name != "bridge" else 60)
         self.say(
             f"eval run {self.run_id}: bucket '{s.bucket}', topic '{s.topic}', collection '{s.collection}', "
             f"bridge + {self.n_workers} worker(s) ready (logs in {self.tmp / 'logs'})"
@@ -175,11 +116,10 @@ class EvalRun:
         return indexed, dead, seconds
 
     def _check_alive(self) -> None:
-        from infra import stack
-
-        for part in self.parts:
-            if not stack.alive(part):
-                raise EvalError(f"{part.name} exited; see {part.log}:\n{stack._tail(part.log)}")
+        try:
+            stack.check_alive(self.parts)
+        except stack.StackError as exc:
+            raise EvalError(str(exc)) from exc
 
     # ---- queries
     def query(self, dataset: Dataset, embedder: Embedder) -> tuple[list[Ranked], list[float]]:
@@ -207,10 +147,8 @@ class EvalRun:
     # ---- tear-down
     def close(self, keep: bool = False) -> None:
         """Stop the eval's processes and, unless ``keep``, delete everything it created."""
-        from infra import stack
-
         for part in reversed(self.parts):  # workers one at a time, then the bridge
-            stack._stop(part)
+            stack.stop_part(part)
         self.parts.clear()
         s = self.settings
         if keep:
@@ -240,21 +178,7 @@ class EvalRun:
             index.close()
 
     def _delete_bucket(self) -> None:
-        from minio.deleteobjects import DeleteObject
-
-        from infra import stack
-        from lookalike.store import ObjectStore
-
-        s = self.settings
-        store = ObjectStore(s)
-        store.client.delete_bucket_notification(s.bucket)  # no events for the deletes below
-        doomed = [DeleteObject(o.key) for o in store.list(s.bucket)]
-        for error in store.client.remove_objects(s.bucket, doomed):
-            log.warning("eval clean-up: could not delete %s: %s", error.name, error.message)
-        store.client.remove_bucket(s.bucket)
-        sns = stack.sns_client(s)
-        arn = sns.create_topic(Name=f"lookalike-{s.bucket}")["TopicArn"]  # idempotent: finds the bootstrap's
-        sns.delete_topic(TopicArn=arn)
+        stack.unbootstrap(self.settings)
 
     def _delete_topics(self) -> None:
         from kafka import KafkaAdminClient

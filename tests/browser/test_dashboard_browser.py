@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import open_pipeline
 from tests.dashboard.sample import Sample, index_sample
-from tests.helpers import PYTHON, REPO, child, free_port, wait_for
+from tests.helpers import CLI, REPO, child, free_port, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -32,11 +32,11 @@ def dashboard(servers: dict[str, str], embedder: object, tmp_path: Path) -> Iter
         sample = index_sample(pipeline)
         port = free_port()
         env = stack.settings_env(pipeline.settings)  # type: ignore[attr-defined]
-        cmd = [PYTHON, "-m", "lookalike", "dashboard", "--port", str(port)]
+        cmd = [*CLI, "dashboard", "--port", str(port)]
         log = tmp_path / "dashboard.log"
         with child(cmd, env, log, cwd=tmp_path):
             url = f"http://127.0.0.1:{port}"
-            wait_for(lambda: stack._http_ok(url + "/_stcore/health"), 90, what=f"dashboard health ({log})")
+            wait_for(lambda: stack.http_ok(url + "/_stcore/health"), 90, what=f"dashboard health ({log})")
             yield pipeline, sample, url
 
 

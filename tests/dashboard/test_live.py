@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from pymilvus import MilvusClient
 
 from dashboard import health, live
 from lookalike.errors import Unavailable
@@ -138,7 +139,11 @@ def test_latest_rows_come_newest_first_and_the_look_back_widens(servers: dict[st
             }
             for oid, at in old + recent
         ]
-        index.client.upsert(index.name, rows)
+        planter = MilvusClient(uri=settings.milvus_uri)  # rows stamped in the past: the index stamps now
+        try:
+            planter.upsert(settings.collection, rows)
+        finally:
+            planter.close()
         assert [o.id for o in live.latest_indexed(index, now, limit=2)] == ["b/new-2", "b/new-1"]
         five = live.latest_indexed(index, now, limit=5)
         assert [o.id for o in five] == ["b/new-2", "b/new-1", "b/new-0", "b/old-0", "b/old-1"]

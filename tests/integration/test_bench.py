@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from lookalike.bench_stats import REQUIRED_KEYS
-from tests.helpers import PYTHON, WEIGHTS, dataset_images
+from infra.bench.stats import REQUIRED_KEYS
+from tests.helpers import CLI, WEIGHTS, dataset_images
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 
@@ -29,7 +29,8 @@ def test_bench_json_has_every_key(tmp_path: Path) -> None:
     for path in dataset_images(12):
         (images / f"{path.parent.name}-{path.name}").symlink_to(path)
     cmd = [
-        *(PYTHON, "-m", "lookalike", "bench", "--json", "--images", str(images), "--query-images", str(images)),
+        *CLI,
+        *("bench", "--json", "--images", str(images), "--query-images", str(images)),
         *("--n-ingest", "20", "--freshness-seconds", "3", "--queries", "5", "--n-seed", "6"),
         *("--batch-sizes", "1,4", "--floor-seconds", "0.2", "--timeout", "120"),
     ]

@@ -1,6 +1,6 @@
 """`lookalike eval` on a 10-class slice of the tutorial's dataset, through the real local stack.
 
-The pipeline run is the real command (`python -m lookalike eval --json`) against the session's
+The pipeline run is the real command (`lookalike eval --json`, as `python -m infra.cli`) against the session's
 servers: its own bucket, topics, collection, bridge and worker process. Its figures must equal the
 in-memory evaluation of the same slice with the same model, and it must leave nothing behind.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_settings
-from tests.helpers import DATASET, PYTHON, REPO, WEIGHTS
+from tests.helpers import CLI, DATASET, REPO, WEIGHTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 
@@ -34,23 +34,23 @@ def _slice(dst: Path, n_classes: int) -> Path:
 
 @pytest.mark.skipif(not WEIGHTS.exists(), reason="needs the shared mobilenetv2_100 weights")
 def test_pipeline_and_in_memory_figures_agree(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
-    from infra import stack
-    from lookalike.evaluate import load_dataset, run_in_memory
+    from infra.evaluation.dataset import load_dataset
+    from infra.evaluation.in_memory import run_in_memory
     from lookalike.index import VectorIndex
     from lookalike.store import ObjectStore
 
     data = _slice(tmp_path / "slice", N_CLASSES)
     settings = make_settings(servers)
-    env = {**stack.settings_env(settings), "PYTHONUNBUFFERED": "1"}
+    env = {**settings.as_env(), "PYTHONUNBUFFERED": "1"}
     idx = VectorIndex(settings)
     try:
-        before = set(idx.client.list_collections())
+        before = set(idx.collections())
     finally:
         idx.close()
-    buckets_before = {b.name for b in ObjectStore(settings).client.list_buckets()}
+    buckets_before = ObjectStore(settings).buckets()
 
     proc = subprocess.run(
-        [PYTHON, "-m", "lookalike", "eval", "--dataset", str(data), "--json", "--stack", "configured"],
+        [*CLI, "eval", "--dataset", str(data), "--json", "--stack", "configured"],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -73,10 +73,10 @@ def test_pipeline_and_in_memory_figures_agree(servers, embedder, tmp_path):  # t
     # nothing left behind: no eval collection, no eval bucket, no eval topics
     idx = VectorIndex(settings)
     try:
-        assert set(idx.client.list_collections()) == before
+        assert set(idx.collections()) == before
     finally:
         idx.close()
-    assert {b.name for b in ObjectStore(settings).client.list_buckets()} == buckets_before
+    assert ObjectStore(settings).buckets() == buckets_before
 
     from kafka import KafkaAdminClient
 

@@ -18,7 +18,7 @@ from infra import stack
 from tests import zoo
 from tests.conftest import open_pipeline
 from tests.helpers import (
-    PYTHON,
+    CLI,
     PrivateMilvus,
     child,
     dataset_images,
@@ -48,9 +48,7 @@ def test_fault_run(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
             nonlocal spawned
             spawned += 1
             extra = {"LOOKALIKE_GROUP": group} if group else {}
-            return procs.enter_context(
-                child([PYTHON, "-m", "lookalike", "worker"], {**env, **extra}, tmp_path / f"worker{spawned}.log")
-            )
+            return procs.enter_context(child([*CLI, "worker"], {**env, **extra}, tmp_path / f"worker{spawned}.log"))
 
         def count() -> int:
             try:

@@ -21,7 +21,7 @@ from lookalike.events import ObjectEvent
 from tests import zoo
 from tests.conftest import open_pipeline
 from tests.helpers import (
-    PYTHON,
+    CLI,
     PrivateMilvus,
     child,
     dataset_images,
@@ -139,7 +139,7 @@ def test_backfill_reconciles_bucket_and_index(pipeline):  # type: ignore[no-unty
     wait_for(lambda: len(pipeline.indexed()) == 3, 60, what="live objects")
     pipeline.stop_workers()
 
-    store.client.delete_bucket_notification(s.bucket)  # notifications off
+    store.stop_notifications(s.bucket)  # notifications off
     for i in range(3, 6):
         store.put_file(s.bucket, f"quiet/{i}.jpg", imgs[i], "image/jpeg")
     store.put_bytes(s.bucket, "quiet/broken.jpg", b"nope", "image/jpeg")
@@ -165,7 +165,7 @@ def test_sigterm_finishes_the_batch_commits_and_leaves(servers, embedder, tmp_pa
         env = stack.settings_env(s)
         images = dataset_images(40)
         log = tmp_path / "worker.log"
-        with child([PYTHON, "-m", "lookalike", "worker"], env, log) as proc:
+        with child([*CLI, "worker"], env, log) as proc:
             for i, img in enumerate(images):
                 p.store.put_file(s.bucket, f"t/{i:02d}.jpg", img, "image/jpeg")
             wait_for(lambda: len(p.indexed()) >= 8, 120, what="some progress")
@@ -174,12 +174,13 @@ def test_sigterm_finishes_the_batch_commits_and_leaves(servers, embedder, tmp_pa
         text = log.read_text()
         assert "received SIGTERM" in text and "worker stopped" in text
         assert not nothing_committed(s.kafka_bootstrap, s.group, s.topic), "SIGTERM must commit what was written"
-        with child([PYTHON, "-m", "lookalike", "worker"], env, tmp_path / "worker2.log"):
+        with child([*CLI, "worker"], env, tmp_path / "worker2.log"):
             wait_for(lambda: len(p.indexed()) == 40, 180, what="the rest after restart")
             wait_committed(s.kafka_bootstrap, s.group, s.topic, 60)
 
 
 def test_bridge_answers_503_when_kafka_is_down(tmp_path: Path) -> None:
+    from lookalike.bus import ensure_topics
     from lookalike.settings import Settings
 
     kafka_port = free_port()
@@ -213,11 +214,11 @@ def test_bridge_answers_503_when_kafka_is_down(tmp_path: Path) -> None:
 
     with (
         child(broker, {}, tmp_path / "tansu.log") as tansu,
-        child([PYTHON, "-m", "lookalike", "bridge"], env, tmp_path / "bridge.log"),
+        child([*CLI, "bridge"], env, tmp_path / "bridge.log"),
     ):
-        stack._wait(settings, stack.Part("kafka", [], settings.kafka_bootstrap), 30)
-        stack.bootstrap_topics(settings)
-        stack._wait(settings, stack.Part("bridge", [], settings.bridge_url), 30)
+        stack.wait_ready(settings, stack.Part("kafka", [], settings.kafka_bootstrap), 30)
+        ensure_topics(settings)
+        stack.wait_ready(settings, stack.bridge_part(settings), 30)
         assert post() == 200
         os.killpg(tansu.pid, signal.SIGKILL)
         tansu.wait(10)

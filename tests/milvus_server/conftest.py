@@ -53,8 +53,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             child(parts["kafka"].cmd, {}, root / "logs" / "kafka.log"),
         ):
             milvus.start()
-            stack._wait(settings, parts["s3"], 30)
-            stack._wait(settings, parts["kafka"], 30)
+            stack.wait_ready(settings, parts["s3"], 30)
+            stack.wait_ready(settings, parts["kafka"], 30)
             yield addresses
     finally:
         milvus.stop()

@@ -50,7 +50,11 @@ def test_the_tier_talks_to_the_standalone_server(servers: dict[str, str]) -> Non
 
 
 def test_collection_is_strong_and_records_the_model(index: VectorIndex) -> None:
-    info = index.client.describe_collection(index.name)
+    client = MilvusClient(uri=index.uri)
+    try:
+        info = client.describe_collection(index.name)
+    finally:
+        client.close()
     assert info["consistency_level_name"] == "Strong"
     assert index.stored_tag() == ModelTag("test-model", "test-weights", DIM)
 

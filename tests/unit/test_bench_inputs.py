@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lookalike.bench import BenchOptions, default_images
-from lookalike.bench_measures import image_files, peak_rss_mb, spread
+from infra.bench.images import image_files, spread
+from infra.bench.memory import peak_rss_mb
+from infra.bench.options import BenchOptions, default_images
 
 
 def _tree(root: Path) -> None:

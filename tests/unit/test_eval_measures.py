@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.evaluate import EvalError, Item, judge, load_dataset, rank
-from lookalike.metrics_ir import Ranked, ap_at_k, ap_towhee, hit_at_1, hit_ratio, summarise
+from infra.evaluation.dataset import EvalError, Item, judge, load_dataset
+from infra.evaluation.in_memory import rank
+from infra.evaluation.measures import Ranked, ap_at_k, ap_towhee, hit_at_1, hit_ratio, summarise
 
 T, F = True, False
 

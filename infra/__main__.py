@@ -1,0 +1,5 @@
+"""``python -m infra ARGS``: the same as the ``lookalike`` command."""
+
+from infra.cli import main
+
+raise SystemExit(main())
