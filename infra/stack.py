@@ -60,7 +60,6 @@ __all__ = [
     "missing_parts",
     "private_stack",
     "probe",
-    "settings_env",
     "start_part",
     "start_workers",
     "status",
@@ -77,11 +76,6 @@ TIMEOUTS = {"s3": 30, "kafka": 30, "milvus": 90, "bridge": 30, "dashboard": 60}
 SERVERS = ("s3", "kafka", "milvus")
 
 Say = Callable[[str], None]
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as ``LOOKALIKE_*`` variables (``Settings.as_env``), for children we do not start."""
-    return settings.as_env()
 
 
 def _bin(name: str) -> str:

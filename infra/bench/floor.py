@@ -36,6 +36,47 @@ class FloorTrial:
         return rate(self.images, self.seconds)
 
 
+class _Floor:
+    """The floor's two pools (decode, decode-ahead) around one embedder; ``trial`` times one setting."""
+
+    def __init__(self, embedder: Embedder, images: Sequence[BenchImage], max_pixels: int) -> None:
+        self.embedder = embedder
+        self.images = images
+        self.max_pixels = max_pixels
+        self.pool = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="floor-decode")
+        self.ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="floor-ahead")
+
+    def _prep(self, img: BenchImage) -> Any:
+        return self.embedder.prepare(decode_image(img.data, max_pixels=self.max_pixels))
+
+    def decode_batch(self, start: int, size: int) -> list[Any]:
+        chunk = [self.images[(start + j) % len(self.images)] for j in range(size)]
+        return list(self.pool.map(self._prep, chunk))
+
+    def trial(self, size: int, overlapped: bool, trial_s: float) -> FloorTrial:
+        self.embedder.embed_prepared(self.decode_batch(0, size))  # warm-up: allocator, kernels
+        done, cursor = 0, size
+        start = time.perf_counter()
+        next_batch = self.ahead.submit(self.decode_batch, cursor, size) if overlapped else None
+        while time.perf_counter() - start < trial_s or done == 0:
+            if next_batch is not None:
+                batch = next_batch.result()
+                next_batch = self.ahead.submit(self.decode_batch, cursor + size, size)
+            else:
+                batch = self.decode_batch(cursor, size)
+            self.embedder.embed_prepared(batch)
+            cursor += size
+            done += size
+        seconds = time.perf_counter() - start
+        if next_batch is not None:
+            next_batch.result()
+        return FloorTrial(size, overlapped, done, seconds)
+
+    def close(self) -> None:
+        self.ahead.shutdown(wait=True)
+        self.pool.shutdown(wait=True)
+
+
 def compute_floor(
     embedder: Embedder,
     images: Sequence[BenchImage],
@@ -53,45 +94,15 @@ def compute_floor(
     all settings, so a burst of load from elsewhere hurts one pass, not one setting; the best trial
     is the floor (which makes the ingest ratio a conservative figure).
     """
-    pool = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="floor-decode")
-    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="floor-ahead")
-    max_pixels = settings.max_image_pixels
-
-    def prep(img: BenchImage) -> Any:
-        return embedder.prepare(decode_image(img.data, max_pixels=max_pixels))
-
-    def decode_batch(start: int, size: int) -> list[Any]:
-        chunk = [images[(start + j) % len(images)] for j in range(size)]
-        return list(pool.map(prep, chunk))
-
-    def trial(size: int, overlapped: bool) -> FloorTrial:
-        embedder.embed_prepared(decode_batch(0, size))  # warm-up: allocator, kernels
-        done, cursor = 0, size
-        start = time.perf_counter()
-        next_batch = ahead.submit(decode_batch, cursor, size) if overlapped else None
-        while time.perf_counter() - start < trial_s or done == 0:
-            if next_batch is not None:
-                batch = next_batch.result()
-                next_batch = ahead.submit(decode_batch, cursor + size, size)
-            else:
-                batch = decode_batch(cursor, size)
-            embedder.embed_prepared(batch)
-            cursor += size
-            done += size
-        seconds = time.perf_counter() - start
-        if next_batch is not None:
-            next_batch.result()
-        return FloorTrial(size, overlapped, done, seconds)
-
+    floor = _Floor(embedder, images, settings.max_image_pixels)
     trials: list[FloorTrial] = []
     try:
         for _ in range(rounds):
             for size in batch_sizes:
                 for overlapped in (False, True):
-                    t = trial(size, overlapped)
+                    t = floor.trial(size, overlapped, trial_s)
                     trials.append(t)
                     say(f"  floor batch {size:>3} {'overlapped' if overlapped else 'plain     '}: {t.ips:6.1f} img/s")
     finally:
-        ahead.shutdown(wait=True)
-        pool.shutdown(wait=True)
+        floor.close()
     return trials

@@ -68,6 +68,21 @@ def measure_freshness(
     stop = threading.Event()
     poller = threading.Thread(target=_poll, args=(settings, result, stop, poll_s), daemon=True, name="bench-poll")
     poller.start()
+    say(f"  uploading {n} images at {rate_ips:.1f} img/s for {seconds:.0f} s")
+    try:
+        _upload_at_rate(settings, todo, rate_ips, result)
+        deadline = time.monotonic() + settle_s
+        while result.unseen() and time.monotonic() < deadline:
+            workers.check_alive()
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        poller.join(30)
+    return result
+
+
+def _upload_at_rate(settings: Settings, todo: Sequence[BenchImage], rate_ips: float, result: Freshness) -> None:
+    """PUT image i at ``start + i / rate_ips``; record when each PUT returned (its event is in Kafka)."""
     store = ObjectStore(settings)
     bucket = settings.bucket
 
@@ -77,28 +92,18 @@ def measure_freshness(
         with result.lock:
             result.put_at[f"{bucket}/{im.key}"] = now
 
-    say(f"  uploading {n} images at {rate_ips:.1f} img/s for {seconds:.0f} s")
-    try:
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="bench-fresh-put") as pool:
-            start = time.perf_counter()
-            futures = []
-            for i, im in enumerate(todo):
-                delay = start + i / rate_ips - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                futures.append(pool.submit(put, im))
-            for f in futures:
-                f.result()
-            result.upload_s = time.perf_counter() - start
-            result.uploaded = n
-        deadline = time.monotonic() + settle_s
-        while result.unseen() and time.monotonic() < deadline:
-            workers.check_alive()
-            time.sleep(0.1)
-    finally:
-        stop.set()
-        poller.join(30)
-    return result
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="bench-fresh-put") as pool:
+        start = time.perf_counter()
+        futures = []
+        for i, im in enumerate(todo):
+            delay = start + i / rate_ips - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(put, im))
+        for f in futures:
+            f.result()
+        result.upload_s = time.perf_counter() - start
+        result.uploaded = len(todo)
 
 
 def _poll(settings: Settings, result: Freshness, stop: threading.Event, interval: float) -> None:

@@ -33,23 +33,7 @@ def run_in_memory(
     """Embed the training images, then rank them for each query by exact inner product (unit vectors)."""
     embedder.load()
     start = time.perf_counter()
-    keys: list[str] = []
-    vectors: list[np.ndarray] = []
-    dead = 0
-    for i in range(0, len(dataset.train), batch_size):
-        prepared = []
-        for it in dataset.train[i : i + batch_size]:
-            try:
-                image = decode_image(it.path.read_bytes(), max_pixels=max_pixels)
-            except BadImage as exc:
-                log.warning("skipping %s: %s", it.path, exc)
-                dead += 1
-                continue
-            prepared.append(embedder.prepare(image))
-            keys.append(it.key)
-        vectors.append(embedder.embed_prepared(prepared))
-        say(f"  embedded {len(keys)}/{len(dataset.train)}")
-    gallery = np.concatenate(vectors) if vectors else np.zeros((0, embedder.tag.dim), dtype=np.float32)
+    keys, gallery, dead = _embed_gallery(dataset, embedder, max_pixels, batch_size, say)
     index_seconds = time.perf_counter() - start
 
     labels = dataset.labels()
@@ -78,6 +62,30 @@ def run_in_memory(
         query_ms=query_ms,
         n_dead=dead,
     )
+
+
+def _embed_gallery(
+    dataset: Dataset, embedder: Embedder, max_pixels: int, batch_size: int, say: Callable[[str], None]
+) -> tuple[list[str], np.ndarray, int]:
+    """The training images' keys and unit vectors (one row each), and how many could not be decoded."""
+    keys: list[str] = []
+    vectors: list[np.ndarray] = []
+    dead = 0
+    for i in range(0, len(dataset.train), batch_size):
+        prepared = []
+        for it in dataset.train[i : i + batch_size]:
+            try:
+                image = decode_image(it.path.read_bytes(), max_pixels=max_pixels)
+            except BadImage as exc:
+                log.warning("skipping %s: %s", it.path, exc)
+                dead += 1
+                continue
+            prepared.append(embedder.prepare(image))
+            keys.append(it.key)
+        vectors.append(embedder.embed_prepared(prepared))
+        say(f"  embedded {len(keys)}/{len(dataset.train)}")
+    gallery = np.concatenate(vectors) if vectors else np.zeros((0, embedder.tag.dim), dtype=np.float32)
+    return keys, gallery, dead
 
 
 def rank(gallery: np.ndarray, vector: np.ndarray, k: int) -> list[int]:

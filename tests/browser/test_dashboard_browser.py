@@ -31,7 +31,7 @@ def dashboard(servers: dict[str, str], embedder: object, tmp_path: Path) -> Iter
     with open_pipeline(servers, embedder, tmp_path) as pipeline:
         sample = index_sample(pipeline)
         port = free_port()
-        env = stack.settings_env(pipeline.settings)  # type: ignore[attr-defined]
+        env = pipeline.settings.as_env()  # type: ignore[attr-defined]
         cmd = [*CLI, "dashboard", "--port", str(port)]
         log = tmp_path / "dashboard.log"
         with child(cmd, env, log, cwd=tmp_path):

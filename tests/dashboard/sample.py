@@ -60,9 +60,7 @@ def index_sample(pipeline: object, classes: tuple[str, ...] = CLASSES, per_class
 
 def use_settings(monkeypatch: pytest.MonkeyPatch, settings: object) -> None:
     """The app builds ``Settings()`` from the environment, as it does under ``lookalike dashboard``."""
-    from infra.stack import settings_env
-
-    for name, value in settings_env(settings).items():  # type: ignore[arg-type]
+    for name, value in settings.as_env().items():  # type: ignore[attr-defined]
         monkeypatch.setenv(name, value)
 
 

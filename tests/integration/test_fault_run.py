@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from infra import stack
 from tests import zoo
 from tests.conftest import open_pipeline
 from tests.helpers import (
@@ -41,7 +40,7 @@ def test_fault_run(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
         contextlib.ExitStack() as procs,
     ):
         s = p.settings
-        env = stack.settings_env(s)
+        env = s.as_env()
         spawned = 0
 
         def spawn(group: str | None = None):  # type: ignore[no-untyped-def]

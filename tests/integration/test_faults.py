@@ -162,7 +162,7 @@ def test_backfill_reconciles_bucket_and_index(pipeline):  # type: ignore[no-unty
 def test_sigterm_finishes_the_batch_commits_and_leaves(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
     with open_pipeline(servers, embedder, tmp_path, batch_size=8) as p:
         s = p.settings
-        env = stack.settings_env(s)
+        env = s.as_env()
         images = dataset_images(40)
         log = tmp_path / "worker.log"
         with child([*CLI, "worker"], env, log) as proc:
@@ -191,7 +191,7 @@ def test_bridge_answers_503_when_kafka_is_down(tmp_path: Path) -> None:
         bridge_token="t",
         state_dir=tmp_path,
     )  # type: ignore[arg-type]
-    env = stack.settings_env(settings)
+    env = settings.as_env()
     broker = [
         stack.tansu_binary(),
         "broker",
