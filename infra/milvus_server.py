@@ -27,10 +27,12 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 from types import TracebackType
+
+from lookalike.process import setup_logging, stop_on_signals
+from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -177,14 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         "--kill-leftovers", action="store_true", help="only stop servers still running from binaries under --dir"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    setup_logging(Settings())
     if args.kill_leftovers:
         pids = kill_leftovers(args.dir)
         print(f"stopped {len(pids)} leftover milvus process(es) under {args.dir}" if pids else "no leftovers")
         return 0
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_on_signals()
     server = MilvusStandalone(args.dir, args.port, allow_shared_network=args.allow_shared_network)
     try:
         server.start()
