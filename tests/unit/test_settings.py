@@ -40,3 +40,38 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOKALIKE_BATCH_SIZE", "many")
     with pytest.raises(ValueError, match="batch_size"):
         Settings(_env_file=None)
+
+
+def test_scoped_names_a_run_of_its_own() -> None:
+    base = Settings(_env_file=None)
+    s = base.scoped("eval-1a2b3c4d", bridge_port=1234)
+    assert (s.bucket, s.topic, s.dead_letter_topic, s.group, s.collection) == (
+        "eval-1a2b3c4d",
+        "lookalike.eval-1a2b3c4d",
+        "lookalike.eval-1a2b3c4d.dlq",
+        "lookalike-eval-1a2b3c4d",
+        "lookalike_eval_1a2b3c4d",
+    )
+    assert s.bridge_port == 1234
+    assert (s.s3_endpoint, s.kafka_bootstrap, s.milvus_uri, s.model) == (
+        base.s3_endpoint,
+        base.kafka_bootstrap,
+        base.milvus_uri,
+        base.model,
+    )
+    assert base.bucket == "images"  # the configured settings are untouched
+
+
+@pytest.mark.parametrize("name", ["", "ab", "Eval-1", "a_b", "bad name", "-lead", "x" * 41])
+def test_scoped_refuses_names_a_bucket_or_collection_cannot_take(name: str) -> None:
+    with pytest.raises(ValueError, match="scope name"):
+        Settings(_env_file=None).scoped(name)
+
+
+def test_as_env_round_trips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    original = Settings(_env_file=None, bridge_token="s3cret", weights=tmp_path / "w.pth").scoped("run-1")
+    env = original.as_env()
+    assert env["LOOKALIKE_BRIDGE_TOKEN"] == "s3cret" and "LOOKALIKE_WEIGHTS" in env
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings(_env_file=None) == original
