@@ -10,8 +10,8 @@
   otherwise, unfetched), and a fetch that fails answers 502, never ``{"confirmed": true}``.
 * ``GET /healthz`` (and ``/health``): up, the topic, events published so far.
 
-Refusals of a body we did not read to the end also close the connection (``Connection: close``),
-so the rest of it is never read.
+Answers given before the body was read to its end (401, 408, 413, a saturated 503) also close
+the connection (``Connection: close``), so the rest of it is never read.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The body, read as a stream and abandoned as soon as it passes ``limit`` bytes or ``timeout``."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():  # also rejects "-1": a negative length is no length
+        if not (declared.isascii() and declared.strip().isdigit()):  # "-1" too: a negative length is no length
             raise BodyRefused(400, "bad Content-Length")
         if int(declared) > limit:
             raise BodyRefused(413, f"body over {limit} bytes")
@@ -129,7 +129,7 @@ def make_app(settings: Settings, publisher: Publishing) -> FastAPI:
     @app.post("/events")
     async def events(request: Request) -> JSONResponse:
         if not authorised(request, state.token):
-            return reply(401, {"error": "missing or wrong token"})
+            return reply(401, {"error": "missing or wrong token"}, CLOSE)  # and its body is never read
         if state.inflight >= settings.bridge_max_inflight:
             log.warning("bridge saturated (%d requests in flight): 503", state.inflight)
             return reply(503, {"error": "busy, retry later"}, {"Retry-After": str(RETRY_AFTER_S), **CLOSE})
