@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     bridge_port: int = 8088
     bridge_token: SecretStr = SecretStr("lookalike-dev-token")
     bridge_max_body: int = 1024 * 1024
+    bridge_subscribe_hosts: str = Field(
+        "sns.*.amazonaws.com,sns.*.amazonaws.com.cn",
+        description="comma-separated host patterns ('*' is one DNS label) whose SNS SubscribeURL the bridge fetches",
+    )
+    bridge_max_inflight: int = Field(32, description="requests the bridge handles at once; more get 503 + Retry-After")
+    bridge_max_connections: int = Field(4096, description="open connections the bridge serves; beyond, 503")
+    bridge_idle_timeout: float = Field(5.0, description="seconds a connection may stay silent before its next request")
+    bridge_read_timeout: float = Field(10.0, description="seconds a request's body may take to arrive")
 
     # --- local stack and operations
     state_dir: Path = Path(".lookalike")

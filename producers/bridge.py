@@ -1,186 +1,169 @@
 """The bridge: S3 event notifications over HTTP in, one Kafka message per record out.
 
-Locally (moto) and with MinIO's ``notify_webhook``, the bucket POSTs events to us; in production
-MinIO can publish to Kafka itself and this bridge is not needed. We answer 2xx only once the broker
-acknowledged every record, so a sender that retries on errors never loses an event; 5xx when Kafka
-is down. Each message is keyed ``bucket/key`` so that all events of one object land in one
-partition, in order, exactly as MinIO's own Kafka target keys them.
+Locally (moto's SNS) and with MinIO's ``notify_webhook``, the bucket POSTs events to us; in
+production MinIO can publish to Kafka itself and this bridge is not needed. We answer 2xx only once
+the broker acknowledged every record, so a sender that retries on errors never loses an event; 503
+when Kafka is down, 400 for what can never be published. Each message is keyed ``bucket/key`` so
+that all events of one object land in one partition, in order, as MinIO's own Kafka target keys them.
+
+The HTTP contract lives in ``producers.bridge_app`` (FastAPI); this module serves it with uvicorn on
+a thread of its own, so ``serve(settings, stop)`` returns cleanly once ``stop`` is set. uvicorn
+bounds open connections (``limit_concurrency``) and idle keep-alive time; one gap is closed here: a
+connection that never sends a complete request head is dropped after the idle timeout too, instead of
+being kept forever.
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
-import json
+import asyncio
 import logging
+import socket
 import threading
-import urllib.request
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
-from kafka.errors import KafkaError
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from lookalike.bus import make_producer
-from lookalike.events import BadEvent, ObjectEvent, parse_message
 from lookalike.settings import Settings
+from producers.bridge_app import make_app
+from producers.publisher import Publisher, Publishing, PublishRefused
+
+__all__ = ["BridgeServer", "PublishRefused", "Publisher", "Publishing", "serve"]
 
 log = logging.getLogger(__name__)
 
+START_TIMEOUT_S = 30.0
+SHUTDOWN_GRACE_S = 10.0
 
-class Publisher:
-    """Publishes events to the topic and waits for the broker's acknowledgement."""
 
-    def __init__(self, settings: Settings) -> None:
+def _protocol_with_head_deadline(seconds: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol, plus a deadline for each request head.
+
+    uvicorn arms its keep-alive timer only after a response, and cancels it on the first byte; a
+    client that connects and stays silent, or sends its headers a byte at a time, holds the
+    connection forever. Here every connection must complete a request head within ``seconds`` of
+    opening or of its previous response, or it is closed.
+    """
+
+    class HeadDeadlineProtocol(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_head_deadline()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_head_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm_head_deadline(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            waiting_after = self.cycle  # a new request head replaces the cycle
+            self._head_timer = self.loop.call_later(seconds, self._head_overdue, waiting_after)
+
+        def _head_overdue(self, waiting_after: Any) -> None:
+            if self.cycle is waiting_after and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeadDeadlineProtocol
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind here, not inside uvicorn: a taken port raises ``OSError`` to the caller (uvicorn would
+    ``sys.exit`` its thread), and port 0 picks a free one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+class BridgeServer:
+    """The bridge app served by uvicorn on its own thread; ``start``/``stop`` or a ``with`` block."""
+
+    def __init__(self, settings: Settings, publisher: Publishing | None = None) -> None:
         self.settings = settings
-        self.topic = settings.topic
-        self._producer: Any = None
-        self._lock = threading.Lock()
+        self.publisher: Publishing = publisher or Publisher(settings)
+        self.app = make_app(settings, self.publisher)
+        self.socket = _listen(settings.bridge_host, settings.bridge_port)
+        self.port: int = self.socket.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            http=_protocol_with_head_deadline(settings.bridge_idle_timeout),
+            loop="asyncio",
+            ws="none",
+            lifespan="off",
+            log_config=None,  # the process's logging, as configured by the CLI
+            access_log=False,
+            timeout_keep_alive=max(1, round(settings.bridge_idle_timeout)),
+            limit_concurrency=settings.bridge_max_connections,
+            timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
+            server_header=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
 
-    def _get(self) -> Any:
-        with self._lock:
-            if self._producer is None:
-                self._producer = make_producer(self.settings, client_id="lookalike-bridge")
-            return self._producer
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.bridge_host}:{self.port}/events"
 
-    def publish(self, events: list[ObjectEvent]) -> None:
-        producer = self._get()
-        futures = []
-        for ev in events:
-            value = {"EventName": ev.name, "Key": ev.id, "Records": [ev.to_record()]}
-            futures.append(producer.send(self.topic, key=ev.id, value=json.dumps(value).encode()))
-        for f in futures:
-            f.get(timeout=10)
+    @property
+    def connections(self) -> int:
+        """Connections open right now (what ``limit_concurrency`` counts)."""
+        return len(self._server.server_state.connections)
 
-    def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=5)
+    def start(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Returns once the server accepts requests; raises ``RuntimeError`` if it did not start."""
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self.socket]}, name="bridge-http", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the bridge did not start on {self.settings.bridge_host}:{self.port}")
+            self._thread.join(0.05)
 
+    def stop(self) -> None:
+        """Stop accepting, let requests in flight finish (up to the grace period), close the producer."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(SHUTDOWN_GRACE_S + 5)
+        self.socket.close()
+        self.publisher.close()
 
-class BridgeServer(ThreadingHTTPServer):
-    daemon_threads = True
+    def __enter__(self) -> BridgeServer:
+        self.start()
+        return self
 
-    def __init__(self, settings: Settings, publisher: Publisher | None = None) -> None:
-        self.settings = settings
-        self.publisher = publisher or Publisher(settings)
-        self.token = settings.bridge_token.get_secret_value()
-        self.published = 0
-        super().__init__((settings.bridge_host, settings.bridge_port), _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: BridgeServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        if urlparse(self.path).path in ("/health", "/healthz"):
-            self._reply(
-                HTTPStatus.OK,
-                {"status": "ok", "topic": self.server.publisher.topic, "published": self.server.published},
-            )
-        else:
-            self._reply(HTTPStatus.NOT_FOUND, {"error": "not found"})
-
-    def do_POST(self) -> None:
-        if not self._authorised():
-            self._reply(HTTPStatus.UNAUTHORIZED, {"error": "missing or wrong token"})
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"})
-            return
-        if length > self.server.settings.bridge_max_body:
-            self.close_connection = True
-            self._reply(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                {"error": f"body over {self.server.settings.bridge_max_body} bytes"},
-            )
-            return
-        body = self.rfile.read(length) if length else b""
-        try:
-            doc = json.loads(body)
-            if not isinstance(doc, dict):
-                raise BadEvent("body is not a JSON object")
-            if doc.get("Type") == "SubscriptionConfirmation":
-                self._confirm(doc)
-                self._reply(HTTPStatus.OK, {"confirmed": True})
-                return
-            events = parse_message(doc)
-        except (ValueError, BadEvent) as exc:
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": f"malformed notification: {exc}"})
-            return
-        try:
-            self.server.publisher.publish(events)
-        except (KafkaError, OSError) as exc:
-            log.error("kafka publish failed, answering 503 so the sender retries: %s", exc)
-            self._reply(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "event bus unavailable"})
-            return
-        except Exception as exc:  # never 2xx for an event that was not published
-            log.exception("publish failed")
-            self._reply(HTTPStatus.SERVICE_UNAVAILABLE, {"error": f"publish failed: {type(exc).__name__}"})
-            return
-        self.server.published += len(events)
-        self._reply(HTTPStatus.OK, {"published": len(events)})
-
-    def _authorised(self) -> bool:
-        """Bearer token (MinIO ``auth_token``), basic-auth password, or ``?token=`` (SNS HTTP endpoints)."""
-        want = self.server.token
-        if not want:
-            return True
-        header = self.headers.get("Authorization") or ""
-        given = ""
-        if header.startswith("Bearer "):
-            given = header[7:].strip()
-        elif header.startswith("Basic "):
-            try:
-                given = base64.b64decode(header[6:]).decode().partition(":")[2]
-            except ValueError:
-                given = ""
-        else:
-            given = (parse_qs(urlparse(self.path).query).get("token") or [""])[0]
-        return hmac.compare_digest(given.encode(), want.encode())
-
-    def _confirm(self, doc: dict[str, Any]) -> None:
-        url = str(doc.get("SubscribeURL") or "")
-        if not url.startswith(("http://", "https://")):
-            raise BadEvent("SubscriptionConfirmation without SubscribeURL")
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                response.read()
-            log.info("confirmed SNS subscription for %s", doc.get("TopicArn"))
-        except OSError as exc:
-            log.error("could not confirm SNS subscription via %s: %s", url, exc)
-
-    def _reply(self, status: HTTPStatus, doc: dict[str, Any]) -> None:
-        body = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
     """Serve until ``stop`` is set."""
     server = BridgeServer(settings)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    thread.start()
+    server.start()
     log.info(
         "bridge listening on http://%s:%d/events -> topic %s",
         settings.bridge_host,
-        settings.bridge_port,
+        server.port,
         settings.topic,
     )
     try:
         stop.wait()
     finally:
-        server.shutdown()
-        server.server_close()
-        server.publisher.close()
+        server.stop()

@@ -67,12 +67,20 @@ def test_search_in_the_browser_shows_the_query_and_same_class_neighbours(dashboa
             page.set_default_timeout(90_000)
             page.goto(url)
             expect(page.get_by_text("Drop an image on the left")).to_be_visible()
-            _set_top_k(page, K)
+            # Drop the file while no script run is starting. Streamlit answers the uploader's request
+            # for upload URLs through the same queue that a starting run clears: a file dropped just
+            # as a rerun starts (say, the one a slider change triggers) never uploads, and the page
+            # waits forever. So: the page's first run is done, the file goes up, then k changes.
+            _wait_until_idle(page)
             page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(query))
+            expect(page.get_by_text(re.compile(r"^\d+ nearest neighbours$"))).to_be_visible()
+            _set_top_k(page, K)
             expect(page.get_by_text(f"{len(want)} nearest neighbours")).to_be_visible()
             expect(page.get_by_text(re.compile(r"Query time: \d+ ms"))).to_be_visible()
 
             search = page.locator('[data-testid="stTabPanel"]').first
+            _wait_until_idle(page)  # the run for this k has finished: no stale cards left
+            expect(search.locator(f".st-key-result-{len(want) + 1}")).to_have_count(0)
             for rank, n in enumerate(want, 1):
                 card = search.locator(f".st-key-result-{rank}")
                 expect(card.get_by_text(f"#{rank} · score {n.score:.4f}")).to_be_visible()
@@ -106,3 +114,8 @@ def _set_top_k(page, k: int) -> None:  # type: ignore[no-untyped-def]
         page.keyboard.press("ArrowLeft" if current > k else "ArrowRight")
     wait_for(lambda: slider.input_value() == str(k), 10, what="top k")
     page.locator('[data-testid="stSliderThumbValue"]').get_by_text(str(k), exact=True).wait_for()
+
+
+def _wait_until_idle(page) -> None:  # type: ignore[no-untyped-def]
+    """Until no script run is in progress (the live tab's own 5 s refreshes come and go)."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()

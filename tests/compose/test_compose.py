@@ -38,7 +38,19 @@ APP = ("worker", "dashboard")
 INIT = ("init-kafka", "init-minio")
 LONG_RUNNING = ("minio", "kafka", "milvus-etcd", "milvus-minio", "milvus", *APP)
 # settings that only the local stack uses (bridge, state dir) or that the compose file sets per service
-LOCAL_ONLY = {"bridge_host", "bridge_port", "bridge_token", "bridge_max_body", "state_dir", "metrics_port"}
+LOCAL_ONLY = {
+    "bridge_host",
+    "bridge_port",
+    "bridge_token",
+    "bridge_max_body",
+    "bridge_subscribe_hosts",
+    "bridge_max_inflight",
+    "bridge_max_connections",
+    "bridge_idle_timeout",
+    "bridge_read_timeout",
+    "state_dir",
+    "metrics_port",
+}
 PER_SERVICE = {"dashboard_port"}
 ADDRESSES = {"s3_endpoint", "kafka_bootstrap", "milvus_uri"}  # container names in compose, 127.0.0.1 locally
 SECRETS = ("MINIO_ROOT_PASSWORD", "LOOKALIKE_S3_SECRET_KEY", "MILVUS_MINIO_SECRET_KEY")
