@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -31,6 +32,13 @@ class Embedder(Protocol):
     """What every stage needs from a model."""
 
     tag: ModelTag
+
+    @property
+    def decode_size(self) -> int | None:
+        """The shorter side images must keep when decoded (``decode_image(min_side=...)``): the
+        model's resize size before its centre crop. ``None``: decode at full size (before ``load``,
+        or with draft decoding turned off)."""
+        ...
 
     def load(self) -> None: ...
 
@@ -63,6 +71,13 @@ def weights_tag(settings: Settings) -> str:
     return "timm-pretrained" if settings.pretrained else "random-init:seed0"
 
 
+def resize_size(data_config: dict[str, Any]) -> int:
+    """The side timm's eval transform resizes to before its centre crop (256 for a 224 crop at
+    crop_pct 0.875). Decoding to at least this shorter side keeps that resize a pure downsample."""
+    crop_pct = float(data_config.get("crop_pct") or 0.875)  # timm's DEFAULT_CROP_PCT
+    return max(math.floor(side / crop_pct) for side in data_config["input_size"][-2:])
+
+
 class TimmEmbedder:
     """A timm backbone (classifier removed, global pooled features) driven through towhee."""
 
@@ -76,6 +91,7 @@ class TimmEmbedder:
         self._device = "cpu"
         self._half = False
         self._lock = threading.Lock()
+        self._decode_size: int | None = None
 
     def load(self) -> None:
         if self._model is not None:
@@ -122,10 +138,15 @@ class TimmEmbedder:
             model.half()
         config = resolve_data_config({}, model=model)
         self._transform = create_transform(**config)
+        self._decode_size = resize_size(config) if self.settings.draft_decode else None
         self._model = model
         self.tag = ModelTag(model=self.model_name, weights=tag, dim=int(model.num_features))  # type: ignore[arg-type]
         self._pipeline = self._build_pipeline()
         log.info("model %s loaded on %s (%s, dim %d, %d threads)", self.model_name, device, tag, self.tag.dim, threads)
+
+    @property
+    def decode_size(self) -> int | None:
+        return self._decode_size
 
     def _build_pipeline(self) -> Any:
         import warnings

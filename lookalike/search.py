@@ -67,7 +67,7 @@ class Searcher:
     def search_bytes(self, data: bytes, k: int = 10, exclude_id: str | None = None) -> SearchResult:
         """Raises ``BadImage`` for bytes that are not a usable image."""
         start = time.perf_counter()
-        image = decode_image(data, max_pixels=self.settings.max_image_pixels)
+        image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=self.embedder.decode_size)
         vector = self.embedder.embed([image])
         embedded = time.perf_counter()
         limit = k + 1 if exclude_id else k

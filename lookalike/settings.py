@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     batch_size: int = 32
     infer_batch: int = Field(0, description="images per forward pass; 0: 8 on CPU (cache-sized), all on GPU")
     threads: int = Field(0, description="torch threads; 0 means all cores")
+    draft_decode: bool = Field(
+        True, description="decode JPEGs at reduced scale, just above the model's resize size; false: full size"
+    )
 
     # --- producers
     bridge_host: str = "127.0.0.1"
