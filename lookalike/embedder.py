@@ -4,6 +4,10 @@ The model call runs inside a towhee pipeline (``pipe.input -> map -> output``) b
 functions: towhee's hub operators download at run time and cannot work offline. Towhee stays behind
 this interface; nothing else imports it.
 
+The forward pass runs in torch or, on a CPU where its vectors match torch's, in ONNX Runtime
+(``LOOKALIKE_RUNTIME``, see ``lookalike.runtime``); the towhee pipeline and this interface are the
+same either way.
+
 Vectors are L2-normalised float32, so inner product is cosine similarity.
 """
 
@@ -23,6 +27,7 @@ from PIL import Image
 
 from lookalike.errors import LookalikeError
 from lookalike.index import ModelTag
+from lookalike.runtime import Runner, TorchRunner, choose_runner
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,6 +97,7 @@ class TimmEmbedder:
         self._half = False
         self._lock = threading.Lock()
         self._decode_size: int | None = None
+        self._runner: Runner | None = None
 
     def load(self) -> None:
         if self._model is not None:
@@ -139,10 +145,25 @@ class TimmEmbedder:
         config = resolve_data_config({}, model=model)
         self._transform = create_transform(**config)
         self._decode_size = resize_size(config) if self.settings.draft_decode else None
+        choice = choose_runner(
+            self.settings.runtime,
+            model_name=self.model_name,
+            model=model,
+            torch_runner=TorchRunner(model, device, self._half),
+            input_size=tuple(config["input_size"]),
+            cache_dir=self.settings.model_cache,
+            threads=threads,
+        )
+        self._runner = choice.runner
         self._model = model
+        if choice.differs:  # other vectors than torch's: never mix them into a torch-made collection
+            tag = f"{tag}+{choice.runner.name}"
         self.tag = ModelTag(model=self.model_name, weights=tag, dim=int(model.num_features))  # type: ignore[arg-type]
         self._pipeline = self._build_pipeline()
-        log.info("model %s loaded on %s (%s, dim %d, %d threads)", self.model_name, device, tag, self.tag.dim, threads)
+        log.info(
+            "model %s loaded on %s (%s, dim %d, %d threads, runtime %s)",
+            self.model_name, device, tag, self.tag.dim, threads, self._runner.name,
+        )  # fmt: skip
 
     @property
     def decode_size(self) -> int | None:
@@ -174,18 +195,21 @@ class TimmEmbedder:
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.embed_prepared([self.prepare(im) for im in images])
 
+    @property
+    def runtime(self) -> str:
+        """The engine that runs the forward pass: ``torch`` or ``onnx`` (see ``lookalike.runtime``)."""
+        return self._runner.name if self._runner is not None else "none"
+
     def _forward(self, batch: list[Any]) -> np.ndarray:
         import torch
 
+        assert self._runner is not None, "load() first"
         step = self.settings.infer_batch or (len(batch) if self._device != "cpu" else 8)
         out = []
         with torch.inference_mode():
             # on a CPU, activations of more than a few images spill out of the caches: 8 at a time
             # runs about twice as fast per image as 32 at once
             for i in range(0, len(batch), step):
-                x = torch.stack(batch[i : i + step]).to(self._device).contiguous(memory_format=torch.channels_last)
-                if self._half:
-                    x = x.half()
-                features = self._model(x).float()
-                out.append(torch.nn.functional.normalize(features, dim=1).cpu())
+                features = self._runner(torch.stack(batch[i : i + step]))
+                out.append(torch.nn.functional.normalize(features, dim=1))
         return torch.cat(out).numpy()

@@ -8,6 +8,7 @@ never reads the environment itself. Every default points at the local stack that
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     draft_decode: bool = Field(
         True, description="decode JPEGs at reduced scale, just above the model's resize size; false: full size"
     )
+    runtime: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="forward pass engine; auto: ONNX Runtime on a CPU where its vectors match torch's"
+    )
+    model_cache: Path = Field(Path("~/.cache/lookalike"), description="exported models (ONNX), reused across runs")
 
     # --- producers
     bridge_host: str = "127.0.0.1"

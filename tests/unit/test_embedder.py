@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,8 +28,13 @@ def model_settings(**overrides: object) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Iterator[TimmEmbedder]:
-    emb = TimmEmbedder(model_settings())
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="module")
+def embedder(cache: Path) -> Iterator[TimmEmbedder]:
+    emb = TimmEmbedder(model_settings(runtime="torch", model_cache=cache))
     emb.load()
     yield emb
 
@@ -52,7 +58,7 @@ def test_decode_size_is_the_models_resize_size(embedder: TimmEmbedder) -> None:
 
 def test_decode_size_is_none_before_load_and_when_turned_off() -> None:
     assert TimmEmbedder(model_settings()).decode_size is None
-    off = TimmEmbedder(model_settings(draft_decode=False))
+    off = TimmEmbedder(model_settings(draft_decode=False, runtime="torch"))
     off.load()
     assert off.decode_size is None
 
@@ -70,3 +76,16 @@ def test_drafted_and_full_decodes_give_the_same_vectors(embedder: TimmEmbedder) 
     drafted = embedder.embed(drafted_images)
     cosines = np.sum(full * drafted, axis=1)
     assert cosines.min() >= 0.99, cosines
+
+
+def test_auto_runtime_keeps_torchs_vectors_and_tag(embedder: TimmEmbedder, cache: Path) -> None:
+    """On a CPU with onnxruntime installed, auto picks ONNX Runtime; its vectors are torch's, so the
+    collection's tag is unchanged and existing collections keep working."""
+    auto = TimmEmbedder(model_settings(runtime="auto", model_cache=cache))
+    auto.load()
+    assert embedder.runtime == "torch"
+    assert auto.runtime == "onnx"
+    assert auto.tag == embedder.tag
+    images = [decode_image(p.read_bytes(), min_side=256) for p in dataset_images(9)]
+    cosines = np.sum(auto.embed(images) * embedder.embed(images), axis=1)  # 9: two forward passes
+    assert cosines.min() >= 1 - 1e-3, cosines
