@@ -200,6 +200,12 @@ class TimmEmbedder:
         """The engine that runs the forward pass: ``torch`` or ``onnx`` (see ``lookalike.runtime``)."""
         return self._runner.name if self._runner is not None else "none"
 
+    @property
+    def runner(self) -> Runner:
+        """The forward pass alone (CPU tensor batch in, raw features out), for model-only timing."""
+        assert self._runner is not None, "load() first"
+        return self._runner
+
     def _forward(self, batch: list[Any]) -> np.ndarray:
         import torch
 
