@@ -151,6 +151,7 @@ def onnx_file(model_name: str, model: Any, cache_dir: Path, example: Any, export
     os.close(fd)
     try:
         export(model, example, Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; other users of a shared cache read it too
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
