@@ -102,7 +102,6 @@ class TimmEmbedder:
     def load(self) -> None:
         if self._model is not None:
             return
-        import timm
         import torch
         from timm.data import create_transform, resolve_data_config
 
@@ -114,29 +113,7 @@ class TimmEmbedder:
         self._device = device
         self._half = device.startswith("cuda")
         tag = weights_tag(self.settings)
-        try:
-            if self.settings.weights is not None:
-                model = timm.create_model(
-                    self.model_name,
-                    pretrained=True,
-                    num_classes=0,
-                    pretrained_cfg_overlay={"file": str(Path(self.settings.weights).expanduser())},
-                )
-            elif self.settings.pretrained:
-                model = timm.create_model(self.model_name, pretrained=True, num_classes=0)
-            else:
-                torch.manual_seed(0)  # the same random model in every process
-                model = timm.create_model(self.model_name, pretrained=False, num_classes=0)
-        except RuntimeError as exc:
-            if "Unknown model" in str(exc) or "Unknown model" in repr(exc):
-                raise ModelLoadError(f"timm has no model named {self.model_name!r}") from exc
-            raise ModelLoadError(f"could not load {self.model_name}: {exc}") from exc
-        except (OSError, ValueError) as exc:
-            hint = "" if self.settings.weights else " (offline? set LOOKALIKE_WEIGHTS to a local checkpoint)"
-            raise ModelLoadError(f"could not load weights for {self.model_name}: {exc}{hint}") from exc
-        except Exception as exc:  # hub/network errors come in many library-specific types
-            hint = "" if self.settings.weights else " (offline? set LOOKALIKE_WEIGHTS to a local checkpoint)"
-            raise ModelLoadError(f"could not load {self.model_name}: {type(exc).__name__}: {exc}{hint}") from exc
+        model = self._create_model()
         # channels-last lets oneDNN (CPU) and cuDNN pick their fast convolution kernels: mobilenetv2
         # runs about twice as fast on 2 CPU cores with the same outputs
         model.eval().to(device).to(memory_format=torch.channels_last)
@@ -158,12 +135,41 @@ class TimmEmbedder:
         self._model = model
         if choice.differs:  # other vectors than torch's: never mix them into a torch-made collection
             tag = f"{tag}+{choice.runner.name}"
-        self.tag = ModelTag(model=self.model_name, weights=tag, dim=int(model.num_features))  # type: ignore[arg-type]
+        self.tag = ModelTag(model=self.model_name, weights=tag, dim=int(model.num_features))
         self._pipeline = self._build_pipeline()
         log.info(
             "model %s loaded on %s (%s, dim %d, %d threads, runtime %s)",
             self.model_name, device, tag, self.tag.dim, threads, self._runner.name,
         )  # fmt: skip
+
+    def _create_model(self) -> Any:
+        """The timm backbone without its classifier, from a checkpoint, timm's hub or seeded random."""
+        import timm
+        import torch
+
+        try:
+            if self.settings.weights is not None:
+                return timm.create_model(
+                    self.model_name,
+                    pretrained=True,
+                    num_classes=0,
+                    pretrained_cfg_overlay={"file": str(Path(self.settings.weights).expanduser())},
+                )
+            elif self.settings.pretrained:
+                return timm.create_model(self.model_name, pretrained=True, num_classes=0)
+            else:
+                torch.manual_seed(0)  # the same random model in every process
+                return timm.create_model(self.model_name, pretrained=False, num_classes=0)
+        except RuntimeError as exc:
+            if "Unknown model" in str(exc) or "Unknown model" in repr(exc):
+                raise ModelLoadError(f"timm has no model named {self.model_name!r}") from exc
+            raise ModelLoadError(f"could not load {self.model_name}: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            hint = "" if self.settings.weights else " (offline? set LOOKALIKE_WEIGHTS to a local checkpoint)"
+            raise ModelLoadError(f"could not load weights for {self.model_name}: {exc}{hint}") from exc
+        except Exception as exc:  # hub/network errors come in many library-specific types
+            hint = "" if self.settings.weights else " (offline? set LOOKALIKE_WEIGHTS to a local checkpoint)"
+            raise ModelLoadError(f"could not load {self.model_name}: {type(exc).__name__}: {exc}{hint}") from exc
 
     @property
     def decode_size(self) -> int | None:
