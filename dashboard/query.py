@@ -127,7 +127,7 @@ def image_jpeg(image: Image.Image, px: int, square: bool = False, quality: int =
 
 def thumbnail_bytes(data: bytes, px: int = THUMB_PX, max_pixels: int = 80_000_000, square: bool = False) -> bytes:
     """Raises ``BadImage``; JPEGs decode at reduced size, so a 12-megapixel photo stays cheap."""
-    return image_jpeg(decode_image(data, max_pixels=max_pixels, draft_size=px), px, square=square)
+    return image_jpeg(decode_image(data, max_pixels=max_pixels, min_side=px), px, square=square)
 
 
 def fetch_thumbnail(

@@ -4,6 +4,10 @@ The model call runs inside a towhee pipeline (``pipe.input -> map -> output``) b
 functions: towhee's hub operators download at run time and cannot work offline. Towhee stays behind
 this interface; nothing else imports it.
 
+The forward pass runs in torch or, on a CPU where its vectors match torch's, in ONNX Runtime
+(``LOOKALIKE_RUNTIME``, see ``lookalike.runtime``); the towhee pipeline and this interface are the
+same either way.
+
 Vectors are L2-normalised float32, so inner product is cosine similarity.
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -22,6 +27,7 @@ from PIL import Image
 
 from lookalike.errors import LookalikeError
 from lookalike.index import ModelTag
+from lookalike.runtime import Runner, TorchRunner, choose_runner
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,13 @@ class Embedder(Protocol):
     """What every stage needs from a model."""
 
     tag: ModelTag
+
+    @property
+    def decode_size(self) -> int | None:
+        """The shorter side images must keep when decoded (``decode_image(min_side=...)``): the
+        model's resize size before its centre crop. ``None``: decode at full size (before ``load``,
+        or with draft decoding turned off)."""
+        ...
 
     def load(self) -> None: ...
 
@@ -63,6 +76,13 @@ def weights_tag(settings: Settings) -> str:
     return "timm-pretrained" if settings.pretrained else "random-init:seed0"
 
 
+def resize_size(data_config: dict[str, Any]) -> int:
+    """The side timm's eval transform resizes to before its centre crop (256 for a 224 crop at
+    crop_pct 0.875). Decoding to at least this shorter side keeps that resize a pure downsample."""
+    crop_pct = float(data_config.get("crop_pct") or 0.875)  # timm's DEFAULT_CROP_PCT
+    return max(math.floor(side / crop_pct) for side in data_config["input_size"][-2:])
+
+
 class TimmEmbedder:
     """A timm backbone (classifier removed, global pooled features) driven through towhee."""
 
@@ -76,11 +96,12 @@ class TimmEmbedder:
         self._device = "cpu"
         self._half = False
         self._lock = threading.Lock()
+        self._decode_size: int | None = None
+        self._runner: Runner | None = None
 
     def load(self) -> None:
         if self._model is not None:
             return
-        import timm
         import torch
         from timm.data import create_transform, resolve_data_config
 
@@ -92,19 +113,53 @@ class TimmEmbedder:
         self._device = device
         self._half = device.startswith("cuda")
         tag = weights_tag(self.settings)
+        model = self._create_model()
+        # channels-last lets oneDNN (CPU) and cuDNN pick their fast convolution kernels: mobilenetv2
+        # runs about twice as fast on 2 CPU cores with the same outputs
+        model.eval().to(device).to(memory_format=torch.channels_last)
+        if self._half:
+            model.half()
+        config = resolve_data_config({}, model=model)
+        self._transform = create_transform(**config)
+        self._decode_size = resize_size(config) if self.settings.draft_decode else None
+        choice = choose_runner(
+            self.settings.runtime,
+            model_name=self.model_name,
+            model=model,
+            torch_runner=TorchRunner(model, device, self._half),
+            input_size=tuple(config["input_size"]),
+            cache_dir=self.settings.model_cache,
+            threads=threads,
+        )
+        self._runner = choice.runner
+        self._model = model
+        if choice.differs:  # other vectors than torch's: never mix them into a torch-made collection
+            tag = f"{tag}+{choice.runner.name}"
+        self.tag = ModelTag(model=self.model_name, weights=tag, dim=int(model.num_features))
+        self._pipeline = self._build_pipeline()
+        log.info(
+            "model %s loaded on %s (%s, dim %d, %d threads, runtime %s)",
+            self.model_name, device, tag, self.tag.dim, threads, self._runner.name,
+        )  # fmt: skip
+
+    def _create_model(self) -> Any:
+        """The timm backbone without its classifier, from a checkpoint, timm's hub or seeded random."""
+        import timm
+        import torch
+
         try:
             if self.settings.weights is not None:
-                model = timm.create_model(
+                return timm.create_model(
                     self.model_name,
                     pretrained=True,
                     num_classes=0,
                     pretrained_cfg_overlay={"file": str(Path(self.settings.weights).expanduser())},
                 )
             elif self.settings.pretrained:
-                model = timm.create_model(self.model_name, pretrained=True, num_classes=0)
+                return timm.create_model(self.model_name, pretrained=True, num_classes=0)
             else:
                 torch.manual_seed(0)  # the same random model in every process
-                model = timm.create_model(self.model_name, pretrained=False, num_classes=0)
+                return timm.create_model(self.model_name, pretrained=False, num_classes=0)
         except RuntimeError as exc:
             if "Unknown model" in str(exc) or "Unknown model" in repr(exc):
                 raise ModelLoadError(f"timm has no model named {self.model_name!r}") from exc
@@ -115,17 +170,10 @@ class TimmEmbedder:
         except Exception as exc:  # hub/network errors come in many library-specific types
             hint = "" if self.settings.weights else " (offline? set LOOKALIKE_WEIGHTS to a local checkpoint)"
             raise ModelLoadError(f"could not load {self.model_name}: {type(exc).__name__}: {exc}{hint}") from exc
-        # channels-last lets oneDNN (CPU) and cuDNN pick their fast convolution kernels: mobilenetv2
-        # runs about twice as fast on 2 CPU cores with the same outputs
-        model.eval().to(device).to(memory_format=torch.channels_last)
-        if self._half:
-            model.half()
-        config = resolve_data_config({}, model=model)
-        self._transform = create_transform(**config)
-        self._model = model
-        self.tag = ModelTag(model=self.model_name, weights=tag, dim=int(model.num_features))  # type: ignore[arg-type]
-        self._pipeline = self._build_pipeline()
-        log.info("model %s loaded on %s (%s, dim %d, %d threads)", self.model_name, device, tag, self.tag.dim, threads)
+
+    @property
+    def decode_size(self) -> int | None:
+        return self._decode_size
 
     def _build_pipeline(self) -> Any:
         import warnings
@@ -153,18 +201,27 @@ class TimmEmbedder:
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.embed_prepared([self.prepare(im) for im in images])
 
+    @property
+    def runtime(self) -> str:
+        """The engine that runs the forward pass: ``torch`` or ``onnx`` (see ``lookalike.runtime``)."""
+        return self._runner.name if self._runner is not None else "none"
+
+    @property
+    def runner(self) -> Runner:
+        """The forward pass alone (CPU tensor batch in, raw features out), for model-only timing."""
+        assert self._runner is not None, "load() first"
+        return self._runner
+
     def _forward(self, batch: list[Any]) -> np.ndarray:
         import torch
 
+        assert self._runner is not None, "load() first"
         step = self.settings.infer_batch or (len(batch) if self._device != "cpu" else 8)
         out = []
         with torch.inference_mode():
             # on a CPU, activations of more than a few images spill out of the caches: 8 at a time
             # runs about twice as fast per image as 32 at once
             for i in range(0, len(batch), step):
-                x = torch.stack(batch[i : i + step]).to(self._device).contiguous(memory_format=torch.channels_last)
-                if self._half:
-                    x = x.half()
-                features = self._model(x).float()
-                out.append(torch.nn.functional.normalize(features, dim=1).cpu())
+                features = self._runner(torch.stack(batch[i : i + step]))
+                out.append(torch.nn.functional.normalize(features, dim=1))
         return torch.cat(out).numpy()

@@ -45,36 +45,74 @@ class Neighbour:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """The neighbours and where one query's time went (milliseconds)."""
+
     neighbours: list[Neighbour]
-    embed_ms: float
-    search_ms: float
+    embed_ms: float  # the model alone (preprocessing included)
+    search_ms: float  # the Milvus query
+    decode_ms: float = 0.0  # bytes to an upright RGB image
 
     @property
     def total_ms(self) -> float:
-        return self.embed_ms + self.search_ms
+        return self.decode_ms + self.embed_ms + self.search_ms
 
 
 class Searcher:
-    """Loads the model once and answers queries against the configured collection."""
+    """Loads the model once and answers queries against the configured collection.
+
+    ``load_ms`` and ``connect_ms`` say what construction cost (model load, Milvus connection), so a
+    one-shot ``lookalike search`` can tell a user where its seconds went (``timings``).
+    """
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
+        start = time.perf_counter()
         self.embedder = embedder or TimmEmbedder(settings)
         self.embedder.load()
+        loaded = time.perf_counter()
         self.index = VectorIndex(settings)
         self.index.open(self.embedder.tag, create=False)
+        self.load_ms = (loaded - start) * 1000
+        self.connect_ms = (time.perf_counter() - loaded) * 1000
 
     def search_bytes(self, data: bytes, k: int = 10, exclude_id: str | None = None) -> SearchResult:
         """Raises ``BadImage`` for bytes that are not a usable image."""
         start = time.perf_counter()
-        image = decode_image(data, max_pixels=self.settings.max_image_pixels)
+        image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=self.embedder.decode_size)
+        decoded = time.perf_counter()
         vector = self.embedder.embed([image])
         embedded = time.perf_counter()
         limit = k + 1 if exclude_id else k
         hits = self.index.search(vector, limit)[0]
         done = time.perf_counter()
         neighbours = [Neighbour.from_hit(h) for h in hits if h.id != exclude_id][:k]
-        return SearchResult(neighbours, (embedded - start) * 1000, (done - embedded) * 1000)
+        return SearchResult(
+            neighbours,
+            embed_ms=(embedded - decoded) * 1000,
+            search_ms=(done - embedded) * 1000,
+            decode_ms=(decoded - start) * 1000,
+        )
+
+    def timings(self, result: SearchResult) -> dict[str, float]:
+        """Every phase of a one-shot search, in milliseconds, in the order they happened."""
+        phases = {
+            "model_load_ms": self.load_ms,
+            "milvus_connect_ms": self.connect_ms,
+            "decode_ms": result.decode_ms,
+            "embed_ms": result.embed_ms,
+            "search_ms": result.search_ms,
+        }
+        return {name: round(ms, 1) for name, ms in phases.items()}
+
+    def describe_timings(self, result: SearchResult) -> str:
+        """One line for ``--verbose``: the phases and their sum."""
+        phases = self.timings(result)
+        parts = ", ".join(f"{name.removesuffix('_ms').replace('_', ' ')} {ms:.0f} ms" for name, ms in phases.items())
+        return f"time: {parts}; total {sum(phases.values()):.0f} ms (runtime {self.embedder_runtime})"
+
+    @property
+    def embedder_runtime(self) -> str:
+        return str(getattr(self.embedder, "runtime", "torch"))
 
     def close(self) -> None:
         self.index.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator
@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     batch_size: int = 32
     infer_batch: int = Field(0, description="images per forward pass; 0: 8 on CPU (cache-sized), all on GPU")
     threads: int = Field(0, description="torch threads; 0 means all cores")
+    draft_decode: bool = Field(
+        True, description="decode JPEGs at reduced scale, just above the model's resize size; false: full size"
+    )
+    runtime: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="forward pass engine; auto: ONNX Runtime on a CPU where its vectors match torch's"
+    )
+    model_cache: Path = Field(Path("~/.cache/lookalike"), description="exported models (ONNX), reused across runs")
 
     # --- producers
     bridge_host: str = "127.0.0.1"

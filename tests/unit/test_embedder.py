@@ -1,0 +1,91 @@
+"""The embedder's decode size, and what draft decoding does to its vectors (real model, no servers)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.embedder import TimmEmbedder, resize_size
+from lookalike.imaging import decode_image
+from lookalike.settings import Settings
+from tests.helpers import WEIGHTS, dataset_images
+
+
+def model_settings(**overrides: object) -> Settings:
+    """mobilenetv2_100 with the shared weights when present, else a seeded random model."""
+    base: dict[str, object] = {
+        "model": "mobilenetv2_100",
+        "weights": str(WEIGHTS) if WEIGHTS.exists() else None,
+        "pretrained": WEIGHTS.exists(),
+    }
+    base.update(overrides)
+    return Settings(_env_file=None, **base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="module")
+def embedder(cache: Path) -> Iterator[TimmEmbedder]:
+    emb = TimmEmbedder(model_settings(runtime="torch", model_cache=cache))
+    emb.load()
+    yield emb
+
+
+@pytest.mark.parametrize(
+    ("config", "want"),
+    [
+        ({"input_size": (3, 224, 224), "crop_pct": 0.875}, 256),
+        ({"input_size": (3, 224, 224), "crop_pct": None}, 256),
+        ({"input_size": (3, 288, 288), "crop_pct": 1.0}, 288),
+        ({"input_size": (3, 224, 320), "crop_pct": 0.9}, 355),  # non-square: the larger side rules
+    ],
+)
+def test_resize_size_follows_the_data_config(config: dict[str, object], want: int) -> None:
+    assert resize_size(config) == want
+
+
+def test_decode_size_is_the_models_resize_size(embedder: TimmEmbedder) -> None:
+    assert embedder.decode_size == 256  # mobilenetv2_100: 224 crop at crop_pct 0.875
+
+
+def test_decode_size_is_none_before_load_and_when_turned_off() -> None:
+    assert TimmEmbedder(model_settings()).decode_size is None
+    off = TimmEmbedder(model_settings(draft_decode=False, runtime="torch"))
+    off.load()
+    assert off.decode_size is None
+
+
+def test_drafted_and_full_decodes_give_the_same_vectors(embedder: TimmEmbedder) -> None:
+    photos = []
+    for i, path in enumerate(dataset_images(4)):
+        big = Image.open(path).convert("RGB").resize((4032, 3024) if i % 2 == 0 else (3024, 4032))
+        buf = io.BytesIO()
+        big.save(buf, "JPEG", quality=90)
+        photos.append(buf.getvalue())
+    full = embedder.embed([decode_image(p) for p in photos])
+    drafted_images = [decode_image(p, min_side=embedder.decode_size) for p in photos]
+    assert all(max(im.size) < 1000 for im in drafted_images)  # they really were drafted
+    drafted = embedder.embed(drafted_images)
+    cosines = np.sum(full * drafted, axis=1)
+    assert cosines.min() >= 0.99, cosines
+
+
+def test_auto_runtime_keeps_torchs_vectors_and_tag(embedder: TimmEmbedder, cache: Path) -> None:
+    """On a CPU with onnxruntime installed, auto picks ONNX Runtime; its vectors are torch's, so the
+    collection's tag is unchanged and existing collections keep working."""
+    auto = TimmEmbedder(model_settings(runtime="auto", model_cache=cache))
+    auto.load()
+    assert embedder.runtime == "torch"
+    assert auto.runtime == "onnx"
+    assert auto.tag == embedder.tag
+    images = [decode_image(p.read_bytes(), min_side=256) for p in dataset_images(9)]
+    cosines = np.sum(auto.embed(images) * embedder.embed(images), axis=1)  # 9: two forward passes
+    assert cosines.min() >= 1 - 1e-3, cosines
