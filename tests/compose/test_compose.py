@@ -39,6 +39,7 @@ INIT = ("init-kafka", "init-minio")
 LONG_RUNNING = ("minio", "kafka", "milvus-etcd", "milvus-minio", "milvus", *APP)
 # settings that only the local stack uses (bridge, state dir) or that the compose file sets per service
 LOCAL_ONLY = {"bridge_host", "bridge_port", "bridge_token", "bridge_max_body", "state_dir", "metrics_port"}
+LOCAL_ONLY |= {"api_host", "api_port", "api_token"}  # the query API is not in compose yet (issue 13 item 4)
 PER_SERVICE = {"dashboard_port"}
 ADDRESSES = {"s3_endpoint", "kafka_bootstrap", "milvus_uri"}  # container names in compose, 127.0.0.1 locally
 SECRETS = ("MINIO_ROOT_PASSWORD", "LOOKALIKE_S3_SECRET_KEY", "MILVUS_MINIO_SECRET_KEY")
