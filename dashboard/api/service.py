@@ -23,7 +23,7 @@ from dashboard.health import PartHealth, port_open
 from dashboard.query import thumbnail_bytes
 from lookalike import filters
 from lookalike.embedder import Embedder
-from lookalike.errors import BadInput, LookalikeError, ModelMismatch
+from lookalike.errors import BadInput, LookalikeError, ModelMismatch, Unavailable
 from lookalike.imaging import decode_image
 from lookalike.index import VectorIndex
 from lookalike.search import Neighbour
@@ -85,10 +85,14 @@ class QueryService:
         self.embedder.load()
 
     def close(self) -> None:
+        self.forget_index()
+
+    def forget_index(self) -> None:
+        """Drop the Milvus client after an outage, so the next request connects afresh."""
         with self._lock:
-            if self._index is not None:
-                self._index.close()
-                self._index = None
+            index, self._index = self._index, None
+        if index is not None:
+            index.close()
 
     def index(self) -> VectorIndex | None:
         """The opened collection, or ``None`` while it does not exist (nothing indexed yet).
@@ -131,8 +135,7 @@ class QueryService:
         """More like an indexed object, by its stored vector, leaving the object itself out."""
         start = time.perf_counter()
         oid = self.object_id(key)
-        index = self.index()
-        rows = index.get([oid], with_vectors=True) if index is not None else []
+        rows = self._read(lambda index: index.get([oid], with_vectors=True))
         if not rows:
             raise NotFound(f"{key!r} is not indexed")
         vector = np.asarray([rows[0]["vector"]], dtype=np.float32)
@@ -141,8 +144,7 @@ class QueryService:
 
     def row(self, key: str) -> dict[str, Any]:
         """The indexed row of ``key`` (without its vector)."""
-        index = self.index()
-        rows = index.get([self.object_id(key)]) if index is not None else []
+        rows = self._read(lambda index: index.get([self.object_id(key)]))
         if not rows:
             raise NotFound(f"{key!r} is not indexed")
         return dict(rows[0])
@@ -155,9 +157,6 @@ class QueryService:
         return thumbnail_bytes(got[1], px, self.settings.max_image_pixels)
 
     def _search(self, vector: np.ndarray, k: int, window: Window, exclude: str | None = None) -> list[Neighbour]:
-        index = self.index()
-        if index is None:
-            return []
         expr = filters.all_of(
             [
                 filters.key_prefix(self.settings.bucket, window.prefix),
@@ -165,8 +164,18 @@ class QueryService:
                 filters.not_id(exclude) if exclude else "",
             ]
         )
-        hits = index.search(vector, k, filter=expr)[0]
+        hits = self._read(lambda index: index.search(vector, k, filter=expr)[0])
         return [Neighbour.from_hit(h) for h in hits]
+
+    def _read(self, call: Callable[[VectorIndex], list[Any]]) -> list[Any]:
+        """``call`` on the open collection; nothing while it does not exist. After an outage the
+        client is dropped, so a Milvus that comes back is reconnected to on the next request."""
+        try:
+            index = self.index()
+            return call(index) if index is not None else []
+        except Unavailable:
+            self.forget_index()
+            raise
 
     # ---------------------------------------------------------------- health
     def health(self, timeout: float = 1.0) -> list[PartHealth]:

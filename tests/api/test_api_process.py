@@ -95,3 +95,38 @@ def test_before_anything_is_indexed_search_is_empty_and_objects_404(servers: dic
         assert response.status_code == 200 and response.json()["results"] == []
         assert api.get("/v1/objects/a.jpg").status_code == 404
         assert api.get("/v1/objects/a.jpg/similar").status_code == 404
+
+
+def test_milvus_going_away_is_503_and_coming_back_is_served_again(
+    servers: dict[str, str], embedder: Any, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from dashboard.api.app import create_app
+    from lookalike.imaging import decode_image
+    from lookalike.index import IndexRow, VectorIndex
+    from tests.conftest import make_settings
+    from tests.helpers import PrivateMilvus
+
+    image = query_image()
+    with PrivateMilvus(tmp_path) as milvus:
+        settings = make_settings(servers, api_token=TOKEN, milvus_uri=milvus.uri)
+        index = VectorIndex(settings)
+        index.open(embedder.tag)
+        vector = embedder.embed([decode_image(image)])[0]
+        index.upsert([IndexRow(f"{settings.bucket}/a.jpg", vector, "e", len(image), "image/jpeg", 1, 1)])
+        index.close()
+        with TestClient(create_app(settings, embedder=embedder, milvus_timeout=3)) as api:
+            api.headers["Authorization"] = f"Bearer {TOKEN}"
+
+            def search() -> Any:
+                return api.post("/v1/search", files={"image": ("q.jpg", image)})
+
+            assert [r["key"] for r in search().json()["results"]] == ["a.jpg"]
+            milvus.stop()
+            down = search()
+            assert down.status_code == 503 and down.json()["detail"].startswith("milvus unavailable")
+            assert api.get("/healthz").json()["parts"]["milvus"]["up"] is False
+            milvus.start()
+            back = wait_for(lambda: (r := search()).status_code == 200 and r, 60, interval=0.5, what="search again")
+            assert [r["key"] for r in back.json()["results"]] == ["a.jpg"]
