@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Security, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Request, Security, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
@@ -52,7 +52,7 @@ K = Annotated[int, Query(ge=1, le=100, description="how many neighbours, at most
 Prefix = Annotated[str, Query(max_length=1024, description="only keys that start with this")]
 Since = Annotated[datetime | None, Query(description="uploaded at or after (ISO 8601; no zone means UTC)")]
 Until = Annotated[datetime | None, Query(description="uploaded at or before (ISO 8601; no zone means UTC)")]
-Key = Annotated[str, "object key in the configured bucket, URL-encoded; may contain slashes"]
+Key = Annotated[str, Path(description="object key in the configured bucket, URL-encoded; may contain slashes")]
 
 
 def window(prefix: str, since: datetime | None, until: datetime | None) -> Window:
