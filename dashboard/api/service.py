@@ -69,13 +69,11 @@ class QueryService:
         embedder: Embedder,
         store: ObjectStore | None = None,
         milvus_timeout: float = 10.0,
-        open_index: Callable[[Settings, float], VectorIndex] = VectorIndex,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store or ObjectStore(settings)
         self.milvus_timeout = milvus_timeout
-        self._open_index = open_index
         self._index: VectorIndex | None = None
         self._lock = threading.Lock()
 
@@ -102,7 +100,7 @@ class QueryService:
         with self._lock:
             if self._index is not None:
                 return self._index
-            index = self._open_index(self.settings, self.milvus_timeout)
+            index = VectorIndex(self.settings, timeout=self.milvus_timeout)
             try:
                 if not index.exists():
                     index.close()

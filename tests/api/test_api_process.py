@@ -130,3 +130,25 @@ def test_milvus_going_away_is_503_and_coming_back_is_served_again(
             milvus.start()
             back = wait_for(lambda: (r := search()).status_code == 200 and r, 60, interval=0.5, what="search again")
             assert [r["key"] for r in back.json()["results"]] == ["a.jpg"]
+
+
+def test_an_index_of_another_model_is_503_not_mixed(servers: dict[str, str], embedder: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from dashboard.api.app import create_app
+    from lookalike.index import ModelTag, VectorIndex
+    from tests.conftest import make_settings
+
+    settings = make_settings(servers, api_token=TOKEN)
+    other = VectorIndex(settings)
+    try:
+        other.open(ModelTag("resnet50", "timm-pretrained", 2048))
+        with TestClient(create_app(settings, embedder=embedder)) as api:
+            api.headers["Authorization"] = f"Bearer {TOKEN}"
+            response = api.post("/v1/search", files={"image": ("q.jpg", query_image())})
+            assert response.status_code == 503
+            assert response.json()["detail"].startswith("milvus: the index cannot be searched with this model")
+            assert "resnet50" in response.json()["detail"]
+    finally:
+        other.drop()
+        other.close()
