@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", description="interface for /metrics; 0.0.0.0 in containers")
     log_level: str = "INFO"
 
+    # --- query API (dashboard/api): listens on loopback unless configured otherwise
+    api_host: str = Field("127.0.0.1", description="interface the API listens on; 0.0.0.0 only on purpose")
+    api_port: int = 8090
+    api_token: SecretStr = Field(SecretStr("lookalike-api-dev-token"), description="bearer token of every /v1 route")
+
     @field_validator("weights", mode="before")
     @classmethod
     def _empty_weights_is_none(cls, value: object) -> object:
@@ -109,6 +114,10 @@ class Settings(BaseSettings):
     @property
     def bridge_url(self) -> str:
         return f"http://{self.bridge_host}:{self.bridge_port}/events"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
 
     def scoped(self, name: str, **overrides: Any) -> Settings:
         """The same stack and model with names of a run's own, so it never sees the configured data.

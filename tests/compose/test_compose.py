@@ -51,6 +51,7 @@ LOCAL_ONLY = {
     "state_dir",
     "metrics_port",
 }
+LOCAL_ONLY |= {"api_host", "api_port", "api_token"}  # the query API is not in compose yet (issue 13 item 4)
 PER_SERVICE = {"dashboard_port"}
 ADDRESSES = {"s3_endpoint", "kafka_bootstrap", "milvus_uri"}  # container names in compose, 127.0.0.1 locally
 SECRETS = ("MINIO_ROOT_PASSWORD", "LOOKALIKE_S3_SECRET_KEY", "MILVUS_MINIO_SECRET_KEY")

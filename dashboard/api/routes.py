@@ -1,0 +1,118 @@
+"""The ``/v1`` routes. Plain ``def`` functions: FastAPI runs them in its threadpool, so decoding,
+the model and the Milvus and S3 calls never block the event loop.
+
+Keys may contain slashes, so ``/objects/{key:path}/similar`` and ``/objects/{key:path}/image`` are
+declared before ``/objects/{key:path}``, which would otherwise swallow them. The price: a key whose
+last segment is literally ``similar`` or ``image`` cannot be read with ``GET /v1/objects/{key}``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Request, Security, UploadFile
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.responses import Response
+
+from dashboard.api.auth import token_matches
+from dashboard.api.schemas import ObjectRow, Problem, Result, Results
+from dashboard.api.service import QueryService, Window
+from lookalike.errors import BadInput
+from lookalike.filters import to_ms
+
+bearer = HTTPBearer(auto_error=False, scheme_name="token", description="LOOKALIKE_API_TOKEN")
+
+
+def require_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+) -> None:
+    """Declares the scheme in the OpenAPI document; ``app``'s guard has already checked the header."""
+    if not token_matches(request.headers.get("authorization"), request.app.state.token):
+        raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+
+def service(request: Request) -> QueryService:
+    svc: QueryService = request.app.state.service
+    return svc
+
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": Problem, "description": text}
+    for code, text in {
+        401: "missing or wrong bearer token",
+        422: "a parameter is missing, out of range or malformed",
+        503: "S3 or Milvus does not answer (named in detail)",
+    }.items()
+}
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=ERRORS, tags=["search"])
+
+Service = Annotated[QueryService, Depends(service)]
+K = Annotated[int, Query(ge=1, le=100, description="how many neighbours, at most 100")]
+Prefix = Annotated[str, Query(max_length=1024, description="only keys that start with this")]
+Since = Annotated[datetime | None, Query(description="uploaded at or after (ISO 8601; no zone means UTC)")]
+Until = Annotated[datetime | None, Query(description="uploaded at or before (ISO 8601; no zone means UTC)")]
+Key = Annotated[str, Path(description="object key in the configured bucket, URL-encoded; may contain slashes")]
+
+
+def window(prefix: str, since: datetime | None, until: datetime | None) -> Window:
+    if since is not None and until is not None and to_ms(since) > to_ms(until):
+        raise HTTPException(422, "since: must not be after until")
+    return Window(prefix, since, until)
+
+
+@router.post(
+    "/search",
+    response_model=Results,
+    responses={
+        400: {"model": Problem, "description": "not a usable image (empty, not an image, corrupt)"},
+        413: {"model": Problem, "description": "over LOOKALIKE_MAX_OBJECT_BYTES or LOOKALIKE_MAX_IMAGE_PIXELS"},
+    },
+)
+def search(
+    svc: Service,
+    image: Annotated[UploadFile, File(description="the query image (JPEG, PNG, GIF, WebP, BMP, TIFF)")],
+    k: K = 10,
+    prefix: Prefix = "",
+    since: Since = None,
+    until: Until = None,
+) -> Results:
+    """The indexed objects that look most like the uploaded image, best first."""
+    limits = window(prefix, since, until)
+    data = image.file.read(svc.settings.max_object_bytes + 1)  # one byte more tells "over the limit"
+    found = svc.search_image(data, k, limits)
+    return Results(results=[Result.of(n) for n in found.neighbours], took_ms=round(found.took_ms, 2))
+
+
+@router.get("/objects/{key:path}/similar", response_model=Results, responses={404: {"model": Problem}})
+def similar(
+    svc: Service, key: Key, k: K = 10, prefix: Prefix = "", since: Since = None, until: Until = None
+) -> Results:
+    """More like an indexed object (by its stored vector), the object itself left out. 404 if not indexed."""
+    found = svc.similar(key, k, window(prefix, since, until))
+    return Results(results=[Result.of(n) for n in found.neighbours], took_ms=round(found.took_ms, 2))
+
+
+@router.get(
+    "/objects/{key:path}/image",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "a JPEG that fits in size x size"},
+        404: {"model": Problem, "description": "no such object in the bucket"},
+    },
+)
+def image(
+    svc: Service, key: Key, size: Annotated[int, Query(ge=16, le=1024, description="longest side, px")] = 256
+) -> Response:
+    """A server-side thumbnail of an object in the bucket, so clients never need S3 credentials."""
+    try:
+        jpeg = svc.thumbnail(key, size)
+    except BadInput as exc:  # the stored object, not the request, is at fault
+        raise HTTPException(422, f"{key!r} cannot be shown: {exc}") from exc
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.get("/objects/{key:path}", response_model=ObjectRow, responses={404: {"model": Problem}})
+def get_object(svc: Service, key: Key) -> ObjectRow:
+    """The indexed row of an object. 404 if it is not indexed."""
+    return ObjectRow.of(svc.settings.bucket, key, svc.row(key))

@@ -1,0 +1,92 @@
+"""The API's JSON shapes: what ``/openapi.json`` documents and every response is checked against."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from lookalike.search import Neighbour
+
+
+def iso_ms(ms: int) -> str | None:
+    """A millisecond timestamp as ISO 8601 UTC (``2026-12-01T21:00:00.123Z``); ``None`` when unknown."""
+    if ms <= 0:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Result(BaseModel):
+    key: str = Field(description="object key in the bucket")
+    bucket: str
+    score: float = Field(description="cosine similarity to the query, 1.0 = identical")
+    etag: str
+    size: int = Field(description="bytes")
+    content_type: str
+    uploaded_at: str | None = Field(description="upload time (the bucket event's), ISO 8601 UTC")
+
+    @classmethod
+    def of(cls, n: Neighbour) -> Result:
+        return cls(
+            key=n.key,
+            bucket=n.bucket,
+            score=n.score,
+            etag=n.etag,
+            size=n.size,
+            content_type=n.content_type,
+            uploaded_at=iso_ms(n.event_time),
+        )
+
+
+class Results(BaseModel):
+    results: list[Result] = Field(description="best first")
+    took_ms: float = Field(description="decode + embed + Milvus search, in this process")
+
+
+class ObjectRow(BaseModel):
+    key: str
+    bucket: str
+    etag: str
+    size: int
+    content_type: str
+    uploaded_at: str | None
+    last_modified: str | None = Field(description="the object's Last-Modified when it was indexed")
+    indexed_at: str | None
+    model: str = Field(description="the timm model that made the vector")
+    duplicate_of: str | None = Field(None, description="key of the object this one nearly duplicates (not yet set)")
+    duplicate_score: float | None = Field(None, description="cosine similarity to duplicate_of (not yet set)")
+
+    @classmethod
+    def of(cls, bucket: str, key: str, row: dict[str, Any]) -> ObjectRow:
+        dup = row.get("duplicate_of") or None  # written by the worker once duplicate detection lands
+        score = row.get("duplicate_score")
+        return cls(
+            key=key,
+            bucket=bucket,
+            etag=str(row.get("etag", "")),
+            size=int(row.get("size") or 0),
+            content_type=str(row.get("content_type", "")),
+            uploaded_at=iso_ms(int(row.get("event_time") or 0)),
+            last_modified=iso_ms(int(row.get("last_modified") or 0)),
+            indexed_at=iso_ms(int(row.get("indexed_at") or 0)),
+            model=str(row.get("model", "")),
+            duplicate_of=str(dup) if dup else None,
+            duplicate_score=float(score) if dup and score is not None else None,
+        )
+
+
+class Problem(BaseModel):
+    detail: str = Field(description="one line saying what was wrong")
+
+
+class PartState(BaseModel):
+    up: bool
+    detail: str = ""
+
+
+class Health(BaseModel):
+    status: str = Field(description="'ok' when every part answers, else 'degraded'")
+    parts: dict[str, PartState] = Field(description="s3 and milvus: the services the API reads")
+    model: str

@@ -1,0 +1,80 @@
+"""Milvus filter expressions for search: keys under a prefix, upload time in a range, one key left out.
+
+Keys come from users and may hold anything S3 allows: quotes, backslashes, ``%`` and ``_``. Every
+literal is written with ``json.dumps`` (Milvus parses string literals with JSON-style escapes, the
+same quoting ``index.id_filter`` relies on). ``%`` and ``_`` are wildcards of ``like``: Milvus Lite
+3.2 honours ``\\%`` and ``\\_`` but matches no key holding a backslash however it is escaped, and
+Milvus 2.3 escapes nothing (milvus-docs#2525). So a prefix is expressed as a primary-key *range*:
+``id >= "b/p" && id < "b/q"``, where ``"b/q"`` is the smallest string above every string starting
+with ``"b/p"``. Milvus compares VARCHARs byte-wise on UTF-8, which orders like code points, so the
+range holds exactly the keys under the prefix, whatever characters it contains.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+MAX_CODE_POINT = 0x10FFFF
+_SURROGATES = range(0xD800, 0xE000)
+
+
+def literal(text: str) -> str:
+    """A Milvus string literal holding exactly ``text``."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string that starts with ``prefix``.
+
+    ``None`` when there is none (the prefix is empty or all U+10FFFF): then no upper bound applies.
+    """
+    chars = list(prefix)
+    while chars:
+        last = ord(chars.pop())
+        if last >= MAX_CODE_POINT:
+            continue  # nothing above it at this position: carry into the previous character
+        nxt = last + 1
+        if nxt in _SURROGATES:  # not encodable in UTF-8; the next encodable code point follows them
+            nxt = _SURROGATES.stop
+        return "".join(chars) + chr(nxt)
+    return None
+
+
+def key_prefix(bucket: str, prefix: str = "") -> str:
+    """Rows of ``bucket`` whose key starts with ``prefix`` (the whole bucket when it is empty)."""
+    lower = f"{bucket}/{prefix}"
+    upper = prefix_upper_bound(lower)
+    terms = [f"id >= {literal(lower)}"]
+    if upper is not None:
+        terms.append(f"id < {literal(upper)}")
+    return " && ".join(terms)
+
+
+def to_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch; a time without a zone is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def uploaded_between(since: datetime | None = None, until: datetime | None = None) -> str:
+    """``event_time`` (the upload's time, in ms) within ``[since, until]``; empty for no bound."""
+    terms = []
+    if since is not None:
+        terms.append(f"event_time >= {to_ms(since)}")
+    if until is not None:
+        terms.append(f"event_time <= {to_ms(until)}")
+    return " && ".join(terms)
+
+
+def not_id(oid: str) -> str:
+    """Leave one row out (an object is its own best match)."""
+    return f"id != {literal(oid)}"
+
+
+def all_of(terms: Iterable[str]) -> str:
+    """The conjunction of the non-empty terms, each parenthesised; empty when there are none."""
+    parts = [t for t in terms if t]
+    return " && ".join(f"({t})" for t in parts)
