@@ -40,7 +40,10 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add ``dashboard`` to the ``lookalike`` command."""
+    """Add ``dashboard`` and ``api`` (the query side) to the ``lookalike`` command."""
+    from dashboard.api.cli import register as register_api
+
+    register_api(sub)
     p = sub.add_parser(
         "dashboard",
         help="the Streamlit dashboard: search by image, watch the live index",

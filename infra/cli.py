@@ -37,10 +37,12 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action == "up":
         print(f"starting the local stack (state in {Path(settings.state_dir).resolve()})")
-        stack.up(settings, dict(os.environ), workers=args.workers, dashboard=not args.no_dashboard)
+        stack.up(settings, dict(os.environ), workers=args.workers, dashboard=not args.no_dashboard, api=not args.no_api)
         print("ready. upload with `lookalike upload DIR`, search with `lookalike search IMAGE`")
         if not args.no_dashboard:
             print(f"dashboard: http://127.0.0.1:{settings.dashboard_port}")
+        if not args.no_api:
+            print(f"api: {settings.api_url} (docs at {settings.api_url}/docs; token LOOKALIKE_API_TOKEN)")
         return 0
     if args.action == "down":
         stack.down(settings, keep_data=args.keep_data)
@@ -71,6 +73,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         result = searcher.search_bytes(data, k=args.k)
     finally:
         searcher.close()
+    if args.verbose:
+        print(searcher.describe_timings(result), file=sys.stderr)
     if args.json:
         print(json.dumps([n.to_dict() for n in result.neighbours]))
         return 0
@@ -95,6 +99,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     up = ssub.add_parser("up", help="start everything in the background (idempotent)", formatter_class=HelpFormatter)
     up.add_argument("--workers", type=int, default=1, help="worker processes")
     up.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    up.add_argument("--no-api", action="store_true", help="do not start the HTTP query API")
     st = ssub.add_parser(
         "status", help="each part's address, pid and state, and the index's size", formatter_class=HelpFormatter
     )
@@ -112,6 +117,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("image", help="path of the query image")
     p.add_argument("-k", type=int, default=10, help="how many neighbours")
     p.add_argument("--json", action="store_true", help="print [{key, score, ...}] best first")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="say on stderr where the time went (load, decode, embed, search)"
+    )
     p.set_defaults(func=cmd_search)
 
 

@@ -169,6 +169,8 @@ def probe(settings: Settings, part: Part) -> bool:
         return http_ok(part.address, contains="lookalike_worker_ready 1.0")
     if name == "dashboard":
         return http_ok(part.address + "/_stcore/health")
+    if name == "api":
+        return http_ok(part.address + "/healthz")  # 200 once the model is loaded and S3 and Milvus answer
     return False
 
 

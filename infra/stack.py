@@ -123,13 +123,15 @@ def server_parts(settings: Settings) -> list[Part]:
     ]
 
 
-def plan(settings: Settings, workers: int, dashboard: bool, bridge: bool = True) -> list[Part]:
+def plan(settings: Settings, workers: int, dashboard: bool, bridge: bool = True, api: bool = False) -> list[Part]:
     """Every part ``up`` runs, in start order."""
     parts = server_parts(settings)
     if bridge:
         parts.append(bridge_part(settings))
     base = settings.metrics_port or WORKER_METRICS_BASE
     parts += [worker_part(i + 1, base + i) for i in range(workers)]
+    if api:
+        parts.append(Part("api", [*CLI, "api"], settings.api_url))
     if dashboard:
         port = settings.dashboard_port
         parts.append(Part("dashboard", [*CLI, "dashboard", "--port", str(port)], f"http://127.0.0.1:{port}"))
@@ -176,11 +178,12 @@ def up(
     dashboard: bool = True,
     bridge: bool = True,
     say: Say = print,
+    api: bool = False,
 ) -> dict[str, Part]:
     """Start whatever is not running yet, bootstrap bucket/topics/notifications, wait for all."""
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
     state = load_state(settings)
-    wanted = plan(settings, workers, dashboard, bridge)
+    wanted = plan(settings, workers, dashboard, bridge, api)
     servers = [p for p in wanted if p.name in SERVERS]
     rest = [p for p in wanted if p not in servers]
     _bring(settings, env, state, servers, say)
@@ -242,7 +245,8 @@ def unbootstrap(settings: Settings) -> None:
 def down(settings: Settings, keep_data: bool = False, say: Say = print) -> None:
     """Stop exactly what ``up`` recorded, in reverse order; wipe Milvus data unless asked to keep it."""
     state = load_state(settings)
-    order = ["dashboard", *sorted(n for n in state if n.startswith("worker-")), "bridge", "milvus", "kafka", "s3"]
+    workers = sorted(n for n in state if n.startswith("worker-"))
+    order = ["dashboard", "api", *workers, "bridge", "milvus", "kafka", "s3"]
     for name in order:
         part = state.pop(name, None)
         if part is None:

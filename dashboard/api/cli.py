@@ -1,18 +1,15 @@
 """The ``api`` subcommand: ``lookalike api [--host H] [--port P]`` serves the query API with uvicorn.
 
 ``register`` adds it to any ``argparse`` root (the ``lookalike`` command calls it); its handler
-takes ``(args, settings)`` like every other subcommand. ``python -m dashboard.api`` runs the same.
-"""
+takes ``(args, settings)`` like every other subcommand."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
-from collections.abc import Sequence
 from typing import Any
 
-from lookalike.errors import LookalikeError
+from lookalike.process import HelpFormatter
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,10 +18,13 @@ log = logging.getLogger(__name__)
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``api`` to the root parser's subcommands (``subparsers`` from ``add_subparsers``)."""
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "api", help="the HTTP/JSON query API: search, similar, objects, thumbnails (FastAPI on uvicorn)"
+        "api",
+        help="the HTTP/JSON query API: search, similar, objects, thumbnails (FastAPI on uvicorn)",
+        description="Serve the query API; every /v1 route needs 'Authorization: Bearer LOOKALIKE_API_TOKEN'.",
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("--host", default=None, help="interface to listen on; default LOOKALIKE_API_HOST (127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="default: LOOKALIKE_API_PORT (8090)")
+    p.add_argument("--host", default=None, help="interface to listen on (default: LOOKALIKE_API_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port to listen on (default: LOOKALIKE_API_PORT, 8090)")
     p.set_defaults(func=cmd_api)
     return p
 
@@ -53,27 +53,3 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         timeout_graceful_shutdown=10,
     )
     uvicorn.Server(config).run()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dashboard.api``: the subcommand on its own, settings from ``LOOKALIKE_*``."""
-    parser = argparse.ArgumentParser(prog="python -m dashboard.api", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command")
-    register(sub)
-    args = parser.parse_args(["api", *(argv if argv is not None else sys.argv[1:])])
-    try:
-        settings = Settings()
-    except Exception as exc:
-        print(f"lookalike api: bad settings: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # one traceback per failed RPC otherwise
-    try:
-        return int(args.func(args, settings))
-    except LookalikeError as exc:
-        print(f"lookalike api: {exc}", file=sys.stderr)
-        return 1

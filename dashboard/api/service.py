@@ -124,7 +124,7 @@ class QueryService:
         if len(data) > self.settings.max_object_bytes:
             raise TooLarge(f"the image is {len(data)} bytes, over the limit of {self.settings.max_object_bytes}")
         start = time.perf_counter()
-        image = decode_image(data, max_pixels=self.settings.max_image_pixels)
+        image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=self.embedder.decode_size)
         vector = self.embedder.embed([image])
         neighbours = self._search(vector, k, window)
         return Found(neighbours, (time.perf_counter() - start) * 1000)

@@ -47,7 +47,9 @@ class _Floor:
         self.ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="floor-ahead")
 
     def _prep(self, img: BenchImage) -> Any:
-        return self.embedder.prepare(decode_image(img.data, max_pixels=self.max_pixels))
+        return self.embedder.prepare(
+            decode_image(img.data, max_pixels=self.max_pixels, min_side=self.embedder.decode_size)
+        )
 
     def decode_batch(self, start: int, size: int) -> list[Any]:
         chunk = [self.images[(start + j) % len(self.images)] for j in range(size)]

@@ -44,7 +44,7 @@ def run_in_memory(
         data = q.path.read_bytes()
         t0 = time.perf_counter()
         try:
-            image = decode_image(data, max_pixels=max_pixels)
+            image = decode_image(data, max_pixels=max_pixels, min_side=embedder.decode_size)
         except BadImage as exc:
             log.warning("skipping query %s: %s", q.path, exc)
             continue
@@ -75,7 +75,7 @@ def _embed_gallery(
         prepared = []
         for it in dataset.train[i : i + batch_size]:
             try:
-                image = decode_image(it.path.read_bytes(), max_pixels=max_pixels)
+                image = decode_image(it.path.read_bytes(), max_pixels=max_pixels, min_side=embedder.decode_size)
             except BadImage as exc:
                 log.warning("skipping %s: %s", it.path, exc)
                 dead += 1
