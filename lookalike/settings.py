@@ -8,10 +8,11 @@ never reads the environment itself. Every default points at the local stack that
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -67,10 +68,35 @@ class Settings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", description="interface for /metrics; 0.0.0.0 in containers")
     log_level: str = "INFO"
 
+    # --- worker robustness
+    buckets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="more buckets to index besides `bucket` (comma-separated)"
+    )
+    decode_budget_pixels: int = Field(
+        0, description="pixels one worker decodes at once, all threads together; 0: 2 x max_image_pixels"
+    )
+
     @field_validator("weights", mode="before")
     @classmethod
     def _empty_weights_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @field_validator("buckets", mode="before")
+    @classmethod
+    def _split_buckets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [b.strip() for b in value.split(",") if b.strip()]
+        return value
+
+    @property
+    def watched_buckets(self) -> tuple[str, ...]:
+        """Every bucket whose events the workers act on: ``bucket`` first, then ``buckets``."""
+        return tuple(dict.fromkeys([self.bucket, *self.buckets]))
+
+    @property
+    def decode_budget(self) -> int:
+        """Pixels decoded at once per worker: room for two of the largest images allowed."""
+        return self.decode_budget_pixels or 2 * self.max_image_pixels
 
     @property
     def dead_letter_topic(self) -> str:
