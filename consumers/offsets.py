@@ -1,15 +1,22 @@
 """The commit stage: the one place that owns offsets, partition ownership and the revocation fence.
 
 * ``Offsets`` collects the offsets of durable messages and commits them, in order, only for the
-  partitions this member still owns. An offset that would go backwards within one ownership of a
+  partitions this member owns. An offset that would go backwards within one ownership of a
   partition is a bug (it would replay or skip work silently), so it raises ``OffsetRegression``.
 * ``Ownership`` numbers each assignment of a partition (its epoch). A planned batch remembers the
   epochs it was polled under; the write stage writes only the items whose partition is still owned
   under that same epoch, checked while holding ``Ownership.lock`` for the whole write attempt.
-* ``Handoff`` is the rebalance listener. On revocation it takes the lock, which waits for a write
-  attempt in progress to end, marks the partitions revoked, drops their planned writes from the
-  planner's overlay, and commits what became durable for them before returning. After it returns,
-  nothing planned for those partitions is ever written by this member: the fence.
+* ``Handoff`` is the rebalance listener's logic. On revocation it takes the lock, which waits for
+  a write attempt in progress to end, suspends the partitions, and sends the commit of what is
+  durable for them. From then on nothing planned for them is written until the assignment that
+  follows says whether they stay here: kept partitions carry on where they were (the consumer keeps
+  their positions, so their planned work must be written, not dropped), lost ones have their planned
+  work dropped and forgotten. Either way nothing planned for a partition this member no longer owns
+  is ever written: the fence.
+
+kafka-python 3 runs rebalance listeners on its IO thread, where blocking consumer calls fail; so the
+listener never waits on the network (the revocation commit is sent asynchronously) and never takes
+a lock that a thread holds while it talks to Kafka.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ from collections.abc import Callable, Iterable, Mapping
 from kafka.structs import TopicPartition
 
 from consumers.ports import Committer, Message
-from lookalike.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -33,45 +39,54 @@ class OffsetRegression(RuntimeError):
 class Offsets:
     """Pending offsets (next to read) of durable messages, committed in order per partition."""
 
-    def __init__(self, committer: Committer) -> None:
+    def __init__(self, committer: Committer, collect: Callable[[], list[Message]] = list) -> None:
         self.committer = committer
+        self.collect = collect  # messages made durable by the write stage, not yet handed in
         self.pending: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
+        self._lock = threading.Lock()  # never held during network calls (see the module doc)
 
-    def durable(self, messages: Iterable[Message]) -> None:
-        """These messages are written (or dead-lettered): their offsets may be committed."""
-        for m in messages:
-            floor = max(self.pending.get(m.tp, -1), self.committed.get(m.tp, -1))
-            if m.offset + 1 < floor:
-                raise OffsetRegression(f"{m.topic}[{m.partition}] offset {m.offset + 1} is behind {floor}")
-            self.pending[m.tp] = m.offset + 1
+    def durable(self, messages: Iterable[Message] = ()) -> int:
+        """These messages (and all the write stage finished) may be committed; returns how many."""
+        with self._lock:
+            batch = [*messages, *self.collect()]  # collected under the lock: order is kept
+            for m in batch:
+                floor = max(self.pending.get(m.tp, -1), self.committed.get(m.tp, -1))
+                if m.offset + 1 < floor:
+                    raise OffsetRegression(f"{m.topic}[{m.partition}] offset {m.offset + 1} is behind {floor}")
+                self.pending[m.tp] = m.offset + 1
+            return len(batch)
 
     def commit(self, owned: set[TopicPartition]) -> bool:
         """Commit pending offsets of owned partitions; False if the group moved (retry after it)."""
-        self.pending = {tp: o for tp, o in self.pending.items() if tp in owned}
-        if not self.pending:
+        with self._lock:
+            offsets = {tp: o for tp, o in self.pending.items() if tp in owned}
+        if not offsets:
             return True
-        offsets = dict(self.pending)
         if not self.committer.commit(offsets):
             return False
-        self.committed.update(offsets)
-        for tp, o in offsets.items():
-            if self.pending.get(tp) == o:
-                del self.pending[tp]
+        with self._lock:
+            self.committed.update(offsets)
+            for tp, o in offsets.items():
+                if self.pending.get(tp) == o:
+                    del self.pending[tp]
         return True
 
-    def revoke(self, revoked: set[TopicPartition]) -> None:
-        """Commit what is durable for partitions being handed over, then forget them."""
-        offsets = {tp: o for tp, o in self.pending.items() if tp in revoked}
+    def hand_over(self, revoked: set[TopicPartition], send: Callable[[Mapping[TopicPartition, int]], None]) -> None:
+        """Send (without waiting) the commit of what is durable for partitions being revoked."""
+        self.durable()
+        with self._lock:
+            offsets = {tp: o for tp, o in self.pending.items() if tp in revoked}
         if offsets:
-            try:
-                if self.committer.commit(offsets):
-                    log.info("committed %d partition(s) before handing them over", len(offsets))
-            except Unavailable as exc:  # the new owner replays from the last commit: harmless
-                log.warning("could not commit revoked partitions: %s", exc)
-        for tp in revoked:
-            self.pending.pop(tp, None)
-            self.committed.pop(tp, None)
+            send(offsets)
+            log.info("committing %d revoked partition(s) before handing them over", len(offsets))
+
+    def forget(self, lost: set[TopicPartition]) -> None:
+        """Partitions gone to other members: their offsets are theirs to commit now."""
+        with self._lock:
+            for tp in lost:
+                self.pending.pop(tp, None)
+                self.committed.pop(tp, None)
 
 
 class Ownership:
@@ -79,29 +94,50 @@ class Ownership:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()  # the fence: held by the write stage for a whole write attempt
-        self._state = threading.Lock()  # guards the epochs only, so polling never waits on a write
+        self._state = threading.Condition()  # guards the epochs only, so polling never waits on a write
         self._epochs: dict[TopicPartition, int] = {}
+        self._suspended: dict[TopicPartition, int] = {}  # revoked, awaiting the next assignment
         self._next = 0
 
-    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+    def assign(self, partitions: Iterable[TopicPartition]) -> set[TopicPartition]:
+        """A new assignment; kept partitions keep their epoch. Returns the partitions lost."""
         with self._state:
             for tp in partitions:
-                self._next += 1
-                self._epochs[tp] = self._next
+                if tp in self._suspended:
+                    self._epochs[tp] = self._suspended.pop(tp)
+                else:
+                    self._next += 1
+                    self._epochs[tp] = self._next
+            lost = set(self._suspended)
+            self._suspended.clear()
+            self._state.notify_all()
+            return lost
 
-    def revoke(self, partitions: Iterable[TopicPartition]) -> None:
+    def suspend(self, partitions: Iterable[TopicPartition]) -> None:
+        """Revoked: nothing of these is written until the next assignment settles them."""
         with self._state:
             for tp in partitions:
-                self._epochs.pop(tp, None)
+                if tp in self._epochs:
+                    self._suspended[tp] = self._epochs.pop(tp)
 
     def owned(self) -> set[TopicPartition]:
         with self._state:
             return set(self._epochs)
 
     def epochs(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
-        """The current epoch of each partition (-1 if not owned): stamped on a batch when polled."""
+        """The epoch of each partition (-1 if not owned): stamped on a batch when polled."""
         with self._state:
-            return {tp: self._epochs.get(tp, -1) for tp in partitions}
+            return {tp: self._epochs.get(tp, self._suspended.get(tp, -1)) for tp in partitions}
+
+    def unsettled(self, partitions: Iterable[TopicPartition]) -> bool:
+        with self._state:
+            return any(tp in self._suspended for tp in partitions)
+
+    def wait_settled(self, partitions: set[TopicPartition], stop: threading.Event) -> None:
+        """Wait while any of these partitions is between a revocation and the next assignment."""
+        with self._state:
+            while not stop.is_set() and any(tp in self._suspended for tp in partitions):
+                self._state.wait(0.2)
 
     def still_owned(self, epochs: Mapping[TopicPartition, int]) -> set[TopicPartition]:
         """Partitions owned now under the same assignment as when the batch was polled."""
@@ -116,27 +152,27 @@ class Handoff:
         self,
         ownership: Ownership,
         offsets: Offsets,
-        collect: Callable[[], list[Message]],
+        send_commit: Callable[[Mapping[TopicPartition, int]], None],
         forget: Callable[[set[TopicPartition]], None],
         on_assigned: Callable[[], None] | None = None,
     ) -> None:
         self.ownership = ownership
         self.offsets = offsets
-        self.collect = collect  # messages the write stage made durable, not yet handed in
+        self.send_commit = send_commit  # a commit that does not wait for the broker
         self.forget = forget  # drop the planner's in-flight writes of these partitions
         self.on_assigned = on_assigned
 
     def revoked(self, partitions: Iterable[TopicPartition]) -> None:
         revoked = set(partitions)
         with self.ownership.lock:  # waits for a write attempt in progress; none starts meanwhile
-            self.ownership.revoke(revoked)
-            self.forget(revoked)
-            self.offsets.durable(self.collect())
-        self.offsets.revoke(revoked)
+            self.ownership.suspend(revoked)
+        self.offsets.hand_over(revoked, self.send_commit)
 
     def assigned(self, partitions: Iterable[TopicPartition]) -> None:
         assigned = set(partitions)
-        self.ownership.assign(assigned)
+        lost = self.ownership.assign(assigned)  # queued work of lost partitions is dropped when reached
+        self.forget(lost)
+        self.offsets.forget(lost)
         log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
         if self.on_assigned is not None:
             self.on_assigned()

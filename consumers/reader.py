@@ -69,6 +69,13 @@ class Reader:
             raise Unavailable("kafka", f"commit failed: {type(exc).__name__}: {exc}") from exc
         return True
 
+    def commit_nowait(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Send a commit without waiting for it (from a rebalance listener, on the client's IO thread)."""
+        try:
+            self.consumer.commit_async(offsets={tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+        except (KafkaError, RuntimeError) as exc:  # the new owner replays from the last commit: harmless
+            log.warning("could not send the commit of revoked partitions: %s", exc)
+
     def close(self) -> None:
         """Leave the group promptly so partitions move to the other workers at once."""
         try:

@@ -74,14 +74,14 @@ class Worker:
         threads = max(2, self.settings.threads or available_cores())
         planner = Planner(self.settings, store, index, self.embedder, threads, PixelBudget(self.settings.decode_budget))
         ownership = Ownership()
-        offsets = Offsets(reader)
         # the write stage outlives `stop` so that a batch in hand is finished, then committed
         halt = threading.Event()
         writer = Writer(index, dlq, self.settings.flush_rows)
         stage = WriteStage(writer, self.embedder, ownership, planner.inflight.release, halt, max_outage_s)
         stage.start()
+        offsets = Offsets(reader, collect=stage.finished)
         joined = partial(self._joined, index.name)
-        reader.subscribe(Handoff(ownership, offsets, stage.finished, planner.inflight.forget, joined))
+        reader.subscribe(Handoff(ownership, offsets, reader.commit_nowait, planner.inflight.forget, joined))
         try:
             self._loop(stop, reader, planner, ownership, offsets, stage, max_outage_s)
             stage.closing.set()
@@ -131,11 +131,10 @@ class Worker:
         self, offsets: Offsets, ownership: Ownership, stage: WriteStage, stop: threading.Event, max_outage_s: float
     ) -> None:
         """Commit every message the write stage made durable (and any commit a rebalance interrupted)."""
-        finished = stage.finished()
-        offsets.durable(finished)
+        finished = offsets.durable()
         if finished:
             self.batches += 1
-            self.events += len(finished)
+            self.events += finished
         if not offsets.pending:
             return
         with timed("commit"):

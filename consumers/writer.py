@@ -134,16 +134,23 @@ class WriteStage(threading.Thread):
 
     def _attempt(self, work: Work, rows: list[IndexRow]) -> bool:
         """One try at writing what is still this member's to write; durable messages go to ``done``."""
-        with self.ownership.lock:
-            keep = self.ownership.still_owned(work.epochs)
-            if keep != work.partitions:
-                dropped = work.partitions - keep
-                log.info("dropping planned work of revoked partitions %s", sorted(tp.partition for tp in dropped))
-                rows = [r for r, u in zip(rows, work.upserts, strict=True) if u.source.tp in keep]
-                work = work.only(keep)
-            self.writer.write(work, rows)
-            self.done.put(work.messages)
-            self.release(work.batch_id)
+        while True:
+            # between a revocation and the next assignment it is unknown whether these partitions
+            # stay here: wait (outside the fence, so the rebalance can proceed) until it is known
+            self.ownership.wait_settled(work.partitions, self.stop)
+            with self.ownership.lock:
+                if self.ownership.unsettled(work.partitions) and not self.stop.is_set():
+                    continue  # revoked again between the wait and the lock
+                keep = self.ownership.still_owned(work.epochs)
+                if keep != work.partitions:
+                    dropped = sorted(tp.partition for tp in work.partitions - keep)
+                    log.info("dropping planned work of partitions %s, no longer owned", dropped)
+                    rows = [r for r, u in zip(rows, work.upserts, strict=True) if u.source.tp in keep]
+                    work = work.only(keep)
+                self.writer.write(work, rows)
+                self.done.put(work.messages)
+                self.release(work.batch_id)
+                break
         log.debug(
             "wrote %d upserts, %d deletes, %d skipped, %d dead",
             len(rows),

@@ -28,7 +28,9 @@ def test_offsets_commit_in_order_only_for_owned_partitions() -> None:
     offsets.durable([_msg(0, 0), _msg(0, 1), _msg(1, 5)])
     assert offsets.commit({P0})
     assert committer.commits == [{P0: 2}]
-    assert offsets.pending == {}  # P1 is not owned: its offset is never committed by this member
+    assert offsets.pending == {P1: 6}  # P1 is not owned now: kept until an assignment settles it
+    offsets.forget({P1})  # lost to another member: never committed by this one
+    assert offsets.pending == {}
     offsets.durable([_msg(0, 2)])
     assert offsets.commit({P0, P1}) and committer.commits[-1] == {P0: 3}
 
@@ -41,12 +43,14 @@ def test_an_offset_going_backwards_raises() -> None:
         offsets.durable([_msg(0, 3)])
 
 
-def test_revoke_commits_what_is_durable_and_forgets_the_partition() -> None:
+def test_hand_over_sends_what_is_durable_and_forget_drops_the_partition() -> None:
     committer = FakeCommitter()
-    offsets = Offsets(committer)
+    finished = [[_msg(0, 5)]]
+    offsets = Offsets(committer, collect=lambda: finished.pop() if finished else [])
     offsets.durable([_msg(0, 4), _msg(1, 7)])
-    offsets.revoke({P0})
-    assert committer.commits == [{P0: 5}]
+    offsets.hand_over({P0}, committer.commit)
+    assert committer.commits == [{P0: 6}]  # includes what the write stage had just finished
+    offsets.forget({P0})
     assert offsets.pending == {P1: 8}
     offsets.durable([_msg(0, 0)])  # owned again later, replayed from an older commit: not a regression
 
@@ -72,7 +76,6 @@ def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback()
     planner = Planner(settings, store, index, emb, threads=2)
     ownership = Ownership()
     committer = FakeCommitter()
-    offsets = Offsets(committer)
     halt = threading.Event()
     returned = threading.Event()
     embed_batch = emb.embed_prepared
@@ -86,7 +89,8 @@ def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback()
 
     emb.embed_prepared = embed_after_the_callback  # type: ignore[method-assign]
     stage = WriteStage(Writer(index, dlq, flush_rows=0), emb, ownership, planner.inflight.release, halt, 0.0)
-    handoff = Handoff(ownership, offsets, stage.finished, planner.inflight.forget)
+    offsets = Offsets(committer, collect=stage.finished)
+    handoff = Handoff(ownership, offsets, committer.commit, planner.inflight.forget)
     handoff.assigned({P0, P1})
     t = Topic()
     for i in range(4):
@@ -102,7 +106,7 @@ def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback()
         marks: list[int] = []
 
         def revoke() -> None:
-            handoff.revoked({P0})
+            handoff.revoked({P0, P1})  # an eager rebalance revokes everything...
             marks.append(len(index.log))  # every write after this is after the callback returned
             returned.set()
 
@@ -114,13 +118,14 @@ def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback()
         (writes_at_return,) = marks
         # batch N was written before the callback returned, and its P0 offset committed by it
         assert {"images/k0.png", "images/k1.png"} <= {i for _, i in index.log[:writes_at_return]}
-        assert committer.committed()[P0] == 1
+        assert committer.committed() == {P0: 1, P1: 1}
+        handoff.assigned({P1})  # ...and gives back P1 only
 
         wait_for(lambda: stage.inbox.empty() and len(planner.inflight) == 0, 30, what="batch N+1 settled")
         after = index.log[writes_at_return:]
         assert ("upsert", "images/k2.png") not in after  # planned for P0, which this member lost
         assert after == [("upsert", "images/k3.png")]  # P1 is still ours
-        offsets.durable(stage.finished())
+        offsets.durable()
         offsets.commit(ownership.owned())
         assert committer.committed() == {P0: 1, P1: 2}
     finally:
@@ -131,11 +136,14 @@ def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback()
         planner.close()
 
 
-def test_epochs_drop_work_polled_before_a_partition_came_back() -> None:
+def test_kept_partitions_keep_their_epoch_and_lost_ones_never_come_back_with_it() -> None:
     ownership = Ownership()
-    ownership.assign({P0})
-    polled = ownership.epochs({P0})
-    ownership.revoke({P0})
-    ownership.assign({P0})  # eager rebalance: the same partition again, replayed from the commit
-    assert ownership.still_owned(polled) == set()
-    assert ownership.still_owned(ownership.epochs({P0})) == {P0}
+    ownership.assign({P0, P1})
+    polled = ownership.epochs({P0, P1})
+    ownership.suspend({P0, P1})  # eager rebalance: everything revoked...
+    assert ownership.unsettled({P0}) and ownership.still_owned(polled) == set()
+    assert ownership.epochs({P0}) == {P0: polled[P0]}  # a batch polled just now still belongs to it
+    assert ownership.assign({P0}) == {P1}  # ...P0 kept (the consumer keeps its position), P1 lost
+    assert ownership.still_owned(polled) == {P0}  # planned work of P0 is written, not lost
+    ownership.assign({P1})  # P1 back later: replayed from the committed offset, under a new epoch
+    assert ownership.still_owned(polled) == {P0}
