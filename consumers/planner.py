@@ -35,7 +35,7 @@ from consumers.dlq import DeadLetter
 from consumers.metrics import EVENTS, timed
 from consumers.ports import IndexStates, Message, ObjectSource
 from lookalike.embedder import Embedder
-from lookalike.errors import Unavailable
+from lookalike.errors import BadInput, Unavailable
 from lookalike.events import BadEvent, ObjectEvent, parse_message
 from lookalike.imaging import decode_image
 from lookalike.index import IndexedState, IndexRow
@@ -159,8 +159,12 @@ def dead_letter(
 
 
 def reason_of(exc: BaseException) -> str:
-    """``"<ExcType>: <message>"``: enough to find the cause without a traceback."""
-    return f"{type(exc).__name__}: {exc}"
+    """The dead letter's reason: ``"<ExcType>: <message>"``, enough to find a cause without a traceback.
+
+    ``BadInput`` reasons are already written for people ("not an image", "object is N bytes, limit
+    M"; the dashboard shows them as they are), so they go without the type.
+    """
+    return str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {exc}"
 
 
 def latest_events(messages: Sequence[Message], watched: Sequence[str], dead: list[DeadLetter]) -> dict[str, Pending]:
@@ -265,7 +269,7 @@ class Planner:
         ev = pending.event
         limit = self.settings.max_object_bytes
         if ev.kind == "created" and ev.size is not None and ev.size > limit:
-            reason = f"ObjectTooLarge: object is {ev.size} bytes, limit {limit}"
+            reason = f"object is {ev.size} bytes, limit {limit}"
             return "dead", dead_letter(pending.source, reason, ev.id, ev.etag, ev.size)
         with timed("fetch"):
             got = self.store.get(ev.bucket, ev.key)

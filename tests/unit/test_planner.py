@@ -87,6 +87,7 @@ def test_gone_and_dead_objects_are_deleted_without_trusting_index_state(env) -> 
     work = planner.plan([t.event("created", B, "never.png"), t.event("created", B, "bad.png")])
     assert sorted(d.id for d in work.deletes) == [f"{B}/bad.png", f"{B}/never.png"]
     assert [d.key for d in work.dead] == [f"{B}/bad.png"]
+    assert work.dead[0].reason.startswith("not an image")  # BadInput reasons are kept as written
 
 
 @pytest.mark.parametrize(
