@@ -2,9 +2,10 @@
 
 Notifications can be off (a bucket filled before the stack existed, a webhook that was down past
 MinIO's queue). Backfill lists the bucket and the index, indexes what is missing or changed (by
-etag), removes vectors whose objects are gone, and leaves the rest alone. It uses the same mapper and
-writer as the workers, so it decides from the bucket's current state and never writes bytes older
-than what is indexed: running it beside live workers is safe.
+etag), removes vectors whose objects are gone, and leaves the rest alone. It covers every watched
+bucket (``bucket`` and ``buckets``). It uses the same planner, embed and write stages as the
+workers, so it decides from the bucket's current state and never writes bytes older than what is
+indexed: running it beside live workers is safe.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any
 
 from tqdm import tqdm
 
+from consumers.budget import PixelBudget, available_cores
 from consumers.dlq import DeadLetterWriter
-from consumers.mapper import Mapper, Pending
-from consumers.reader import Message
+from consumers.embed import embed
+from consumers.planner import Pending, Planner
+from consumers.ports import Message
 from consumers.writer import Writer
 from lookalike.embedder import Embedder
 from lookalike.events import ObjectEvent, object_id
@@ -64,12 +67,15 @@ def backfill(
     if index.exists() or not dry_run:
         index.open(embedder.tag, create=True)
     try:
-        bucket: dict[str, ObjectInfo] = {object_id(o.bucket, o.key): o for o in store.list(settings.bucket, prefix)}
-        scope = object_id(settings.bucket, prefix)
+        buckets = settings.watched_buckets
+        bucket: dict[str, ObjectInfo] = {
+            object_id(o.bucket, o.key): o for name in buckets for o in store.list(name, prefix)
+        }
+        scopes = tuple(object_id(name, prefix) for name in buckets)
         indexed: dict[str, IndexedState] = {}
         if index.exists():
             for row in index.iter_rows(("id", "etag", "last_modified")):
-                if str(row["id"]).startswith(scope):
+                if str(row["id"]).startswith(scopes):
                     indexed[row["id"]] = IndexedState(row["etag"], int(row["last_modified"]))
         changed = [o for oid, o in bucket.items() if oid not in indexed or indexed[oid].etag != o.etag]
         gone = sorted(oid for oid in indexed if oid not in bucket)
@@ -105,9 +111,9 @@ def _index_objects(
 ) -> None:
     if not objects:
         return
-    mapper = Mapper(settings, store, index, embedder)
-    writer = Writer(index, embedder)
+    planner = Planner(settings, store, index, embedder, max(2, available_cores()), PixelBudget(settings.decode_budget))
     dlq = DeadLetterWriter(settings)
+    writer = Writer(index, dlq, flush_rows=512)
     try:
         with tqdm(total=len(objects), unit="img", desc="backfill", disable=not progress) as bar:
             for chunk in _chunks(objects, max(1, settings.batch_size)):
@@ -115,11 +121,10 @@ def _index_objects(
                 for o in chunk:
                     ev = ObjectEvent("created", o.bucket, o.key, None, o.size, None, o.last_modified_ms)
                     pending[ev.id] = Pending(ev, Message("backfill", -1, -1, ev.id, b""))
-                work = mapper.plan_events(pending)
-                writer.write(work)
-                dlq.send(work.dead)
-                for row, _ in work.upserts:
-                    if row.id in indexed:
+                work = planner.plan_events(pending)
+                writer.write(work, embed(work, embedder))
+                for upsert in work.upserts:
+                    if upsert.row.id in indexed:
                         report.updated += 1
                     else:
                         report.added += 1
@@ -127,8 +132,9 @@ def _index_objects(
                 report.unchanged += work.skipped
                 bar.update(len(chunk))
     finally:
+        writer.flush()
         dlq.close()
-        mapper.close()
+        planner.close()
 
 
 def _remove_gone(store: ObjectStore, index: VectorIndex, gone: list[str], report: BackfillReport) -> None:

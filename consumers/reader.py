@@ -1,47 +1,48 @@
-"""The reader stage: a manual-commit Kafka group consumer yielding plain messages.
+"""The poll stage: a manual-commit Kafka group consumer yielding plain messages.
 
-Offsets of durable batches collect in ``pending`` and are committed for the partitions this member
-still owns. When a rebalance takes partitions away, their durable offsets are committed in the
-revocation callback, before the new owner starts, so a rebalance neither loses a commit nor leaves a
-partition's committed offset behind work that was already done.
+It knows nothing of batches or pipelines: it polls, commits the offsets it is given, and reports
+rebalances to the listener it was subscribed with (``consumers.offsets.Handoff``), which owns what
+happens to pending offsets and planned work when partitions move.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from kafka import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from consumers.ports import Message
 from lookalike.bus import make_consumer
 from lookalike.errors import Unavailable
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Message", "Reader", "Rebalance"]
 
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-    value: bytes
+
+class Rebalance(Protocol):
+    """Told, on the polling thread, when partitions are taken away and when new ones arrive."""
+
+    def revoked(self, partitions: Iterable[TopicPartition]) -> None: ...
+
+    def assigned(self, partitions: Iterable[TopicPartition]) -> None: ...
 
 
 class Reader:
-    """Polls batches; commits exactly the offsets it is told were written."""
+    """Polls batches; commits exactly the offsets it is given."""
 
     def __init__(self, settings: Settings, group: str | None = None) -> None:
         self.consumer = make_consumer(settings, group=group)
         self.topic = settings.topic
-        self.pending: dict[TopicPartition, OffsetAndMetadata] = {}
-        self.collect: Callable[[], list[Message]] | None = None  # durable batches not yet handed in
-        self.on_assigned: Callable[[], None] | None = None  # called after every join of the group
-        self.consumer.subscribe([settings.topic], listener=_Listener(self))
+
+    def subscribe(self, listener: Rebalance) -> None:
+        """Join the group; ``listener`` hears of every revocation and assignment (inside ``poll``)."""
+        self.consumer.subscribe([self.topic], listener=_Listener(listener))
 
     def poll(self, max_records: int, timeout_ms: int) -> list[Message]:
         try:
@@ -55,28 +56,25 @@ class Reader:
                 out.append(Message(rec.topic, rec.partition, rec.offset, key, rec.value or b""))
         return out
 
-    def add(self, messages: Sequence[Message]) -> None:
-        """Mark these messages durable: their offsets will be committed."""
-        for m in messages:
-            tp = TopicPartition(m.topic, m.partition)
-            if tp not in self.pending or self.pending[tp].offset <= m.offset:
-                self.pending[tp] = OffsetAndMetadata(m.offset + 1, "", -1)
-
-    def commit(self) -> bool:
-        """Commit pending offsets of the partitions still owned; False if the group moved meanwhile."""
-        owned = set(self.consumer.assignment())
-        self.pending = {tp: o for tp, o in self.pending.items() if tp in owned}
-        if not self.pending:
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> bool:
+        """Commit these next-to-read offsets; False if the group moved meanwhile (retry after it)."""
+        if not offsets:
             return True
         try:
-            self.consumer.commit(offsets=dict(self.pending))
+            self.consumer.commit(offsets={tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
         except CommitFailedError as exc:
             log.warning("commit refused during a rebalance; retried after it: %s", exc)
             return False
         except KafkaError as exc:
             raise Unavailable("kafka", f"commit failed: {type(exc).__name__}: {exc}") from exc
-        self.pending.clear()
         return True
+
+    def commit_nowait(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Send a commit without waiting for it (from a rebalance listener, on the client's IO thread)."""
+        try:
+            self.consumer.commit_async(offsets={tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+        except (KafkaError, RuntimeError) as exc:  # the new owner replays from the last commit: harmless
+            log.warning("could not send the commit of revoked partitions: %s", exc)
 
     def close(self) -> None:
         """Leave the group promptly so partitions move to the other workers at once."""
@@ -87,24 +85,11 @@ class Reader:
 
 
 class _Listener(ConsumerRebalanceListener):
-    def __init__(self, reader: Reader) -> None:
-        self.reader = reader
+    def __init__(self, target: Rebalance) -> None:
+        self.target = target
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        reader = self.reader
-        if reader.collect is not None:
-            reader.add(reader.collect())
-        offsets = {tp: o for tp, o in reader.pending.items() if tp in set(revoked)}
-        if offsets:
-            try:
-                reader.consumer.commit(offsets=offsets)
-                log.info("committed %d partition(s) before handing them over", len(offsets))
-            except KafkaError as exc:  # the new owner replays from the last commit: harmless
-                log.warning("could not commit revoked partitions: %s", exc)
-        for tp in revoked:
-            reader.pending.pop(tp, None)
+        self.target.revoked(revoked)
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
-        if self.reader.on_assigned is not None:
-            self.reader.on_assigned()
+        self.target.assigned(assigned)

@@ -10,6 +10,7 @@ events may lack size and etag.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -69,9 +70,13 @@ def split_id(oid: str) -> tuple[str, str]:
     return bucket, key
 
 
-def clean_etag(etag: str | None) -> str | None:
-    """S3 quotes etags (``"abc"``); MinIO sometimes does not. Compare them unquoted."""
-    if etag is None:
+def clean_etag(etag: object) -> str | None:
+    """S3 quotes etags (``"abc"``); MinIO sometimes does not. Compare them unquoted.
+
+    Anything but a string (a number or object from a hand-made message) counts as no etag: the
+    worker then decides from the object's current state, which it fetches anyway.
+    """
+    if not isinstance(etag, str):
         return None
     etag = etag.strip().strip('"')
     return etag or None
@@ -83,10 +88,14 @@ def parse_message(payload: bytes | str | dict[str, Any]) -> list[ObjectEvent]:
     Raises ``BadEvent`` with a reason for anything else.
     """
     doc = _load(payload)
-    if doc.get("Type") in ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"):
-        if doc["Type"] != "Notification":
+    kind = doc.get("Type")
+    if isinstance(kind, str) and kind in ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"):
+        if kind != "Notification":
             return []
-        doc = _load(doc.get("Message", ""))
+        message = doc.get("Message", "")
+        if not isinstance(message, (str, bytes)):
+            raise BadEvent(f"SNS Message is a {type(message).__name__}, not a JSON string")
+        doc = _load(message)
     if doc.get("Event") == "s3:TestEvent" or doc.get("Event") == "TestEvent":
         return []
     records = doc.get("Records")
@@ -111,34 +120,57 @@ def parse_record(record: Any) -> ObjectEvent:
         raise BadEvent(f"unsupported eventName {name!r}")
     try:
         s3 = record["s3"]
-        bucket = str(s3["bucket"]["name"])
+        bucket = s3["bucket"]["name"]
         obj = s3["object"]
-        raw_key = str(obj["key"])
-    except (KeyError, TypeError) as exc:
-        raise BadEvent(f"record lacks s3.bucket.name or s3.object.key ({exc})") from exc
+        raw_key = obj["key"]
+    except (KeyError, TypeError, IndexError) as exc:
+        raise BadEvent(f"record lacks s3.bucket.name or s3.object.key ({exc!r})") from exc
+    if not isinstance(bucket, str) or not isinstance(raw_key, str) or not isinstance(obj, dict):
+        raise BadEvent("s3.bucket.name and s3.object.key must be strings")
     key = unquote_plus(raw_key)
     if not bucket or not key:
         raise BadEvent("empty bucket or key")
-    size = obj.get("size")
     return ObjectEvent(
         kind=kind,
         bucket=bucket,
         key=key,
         etag=clean_etag(obj.get("eTag") or obj.get("etag")) if kind == "created" else None,
-        size=int(size) if isinstance(size, (int, float)) else None,
-        content_type=obj.get("contentType") or None,
+        size=_size(obj.get("size")),
+        content_type=_text(obj.get("contentType")),
         event_time_ms=_parse_time(record.get("eventTime")),
-        sequencer=obj.get("sequencer") or None,
+        sequencer=_text(obj.get("sequencer")),
         name=name,
     )
 
 
-def _load(payload: bytes | str | dict[str, Any]) -> dict[str, Any]:
+def _text(value: Any) -> str | None:
+    """A non-empty string field, or ``None`` for anything else (absent, empty, a number, an object)."""
+    return value if isinstance(value, str) and value else None
+
+
+def _size(value: Any) -> int | None:
+    """A byte count: a non-negative whole number; anything else (``1e999``, ``-1``, ``"9"``) is unknown.
+
+    The size only lets the worker refuse a huge object before fetching it; an unknown size falls
+    back to ``Content-Length`` and a bounded read, so nothing is lost by dropping a strange one.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            return None
+        value = int(value)
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+def _load(payload: object) -> dict[str, Any]:
     if isinstance(payload, dict):
         return payload
+    if not isinstance(payload, (str, bytes, bytearray)):
+        raise BadEvent(f"notification is a {type(payload).__name__}, not JSON text")
     try:
         doc = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise BadEvent(f"not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise BadEvent("notification is not a JSON object")
@@ -146,16 +178,26 @@ def _load(payload: bytes | str | dict[str, Any]) -> dict[str, Any]:
 
 
 def _parse_time(value: Any) -> int:
+    """Event time in ms since the epoch; 0 (unknown) for anything unparsable or out of range.
+
+    The time is informational (the worker decides from the object's Last-Modified), so a strange
+    one must never cost the event.
+    """
     if not isinstance(value, str) or not value:
         return 0
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        ms = int(parsed.timestamp() * 1000)
+    except (ValueError, OverflowError, OSError):
         return 0
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(parsed.timestamp() * 1000)
+    return ms if 0 <= ms < _MAX_MS else 0
+
+
+_MAX_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z: the last instant ISO 8601 text can carry
 
 
 def _format_time(ms: int) -> str:
+    ms = ms if 0 <= ms < _MAX_MS else 0
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -212,10 +212,6 @@ class VectorIndex:
             self._call(self.client.delete, self.name, filter=id_filter(ids))
 
     # ---- reads
-    def etags(self, ids: Sequence[str]) -> dict[str, str]:
-        """The indexed etag of each id that is present."""
-        return {oid: state.etag for oid, state in self.states(ids).items()}
-
     def states(self, ids: Sequence[str]) -> dict[str, IndexedState]:
         """Etag and Last-Modified of each id that is present."""
         if not ids:

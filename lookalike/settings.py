@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -89,10 +89,35 @@ class Settings(BaseSettings):
     api_port: int = 8090
     api_token: SecretStr = Field(SecretStr("lookalike-api-dev-token"), description="bearer token of every /v1 route")
 
+    # --- worker robustness
+    buckets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="more buckets to index besides `bucket` (comma-separated)"
+    )
+    decode_budget_pixels: int = Field(
+        0, description="pixels one worker decodes at once, all threads together; 0: 2 x max_image_pixels"
+    )
+
     @field_validator("weights", mode="before")
     @classmethod
     def _empty_weights_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @field_validator("buckets", mode="before")
+    @classmethod
+    def _split_buckets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [b.strip() for b in value.split(",") if b.strip()]
+        return value
+
+    @property
+    def watched_buckets(self) -> tuple[str, ...]:
+        """Every bucket whose events the workers act on: ``bucket`` first, then ``buckets``."""
+        return tuple(dict.fromkeys([self.bucket, *self.buckets]))
+
+    @property
+    def decode_budget(self) -> int:
+        """Pixels decoded at once per worker: room for two of the largest images allowed."""
+        return self.decode_budget_pixels or 2 * self.max_image_pixels
 
     @property
     def dead_letter_topic(self) -> str:
@@ -146,6 +171,8 @@ class Settings(BaseSettings):
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
+            elif isinstance(value, list):  # comma-separated, as the list fields read them
+                value = ",".join(str(v) for v in value)
             env[f"LOOKALIKE_{field_name.upper()}"] = str(value)
         return env
 

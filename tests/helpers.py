@@ -299,3 +299,8 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess
         timeout=timeout,
         cwd=env["LOOKALIKE_STATE_DIR"],
     )
+
+
+def remove_object(store: object, bucket: str, key: str) -> None:
+    """Delete an object as any S3 tool would (the app itself never deletes objects)."""
+    store.client.remove_object(bucket, key)  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from tests.helpers import (
     PrivateMilvus,
     child,
     dataset_images,
+    remove_object,
     topic_messages,
     wait_committed,
     wait_for,
@@ -78,7 +79,7 @@ def test_fault_run(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
                             range(25),
                         )
                     )
-                    list(pool.map(lambda i: store.remove(s.bucket, f"run/{i:03d}.jpg"), range(25, 50)))
+                    list(pool.map(lambda i: remove_object(store, s.bucket, f"run/{i:03d}.jpg"), range(25, 50)))
             except BaseException as exc:
                 upload_errors.append(exc)
             finally:

@@ -27,6 +27,7 @@ from tests.helpers import (
     dataset_images,
     free_port,
     nothing_committed,
+    remove_object,
     topic_messages,
     wait_committed,
     wait_for,
@@ -143,7 +144,7 @@ def test_backfill_reconciles_bucket_and_index(pipeline):  # type: ignore[no-unty
     for i in range(3, 6):
         store.put_file(s.bucket, f"quiet/{i}.jpg", imgs[i], "image/jpeg")
     store.put_bytes(s.bucket, "quiet/broken.jpg", b"nope", "image/jpeg")
-    store.remove(s.bucket, "live/0.jpg")
+    remove_object(store, s.bucket, "live/0.jpg")
     store.put_file(s.bucket, "live/1.jpg", imgs[5], "image/jpeg")  # overwritten while off
 
     dry = backfill(s, pipeline.embedder, dry_run=True, progress=False)

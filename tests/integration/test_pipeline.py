@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lookalike.search import Searcher
-from tests.helpers import dataset_images, wait_for
+from tests.helpers import dataset_images, remove_object, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ def test_delete_disappears_and_overwrite_reembeds(pipeline):  # type: ignore[no-
         assert top.key == "x/photo.jpg" and top.etag == new_etag
 
         # delete: gone from results
-        store.remove(s.bucket, "x/photo.jpg")
+        remove_object(store, s.bucket, "x/photo.jpg")
         wait_for(lambda: f"{s.bucket}/x/photo.jpg" not in pipeline.indexed(), 60, what="delete")
         keys = [n.key for n in searcher.search_bytes(b.read_bytes(), k=5).neighbours]
         assert keys == ["x/other.jpg"]
@@ -105,7 +105,7 @@ def test_odd_keys_survive_encoding(pipeline):  # type: ignore[no-untyped-def]
     want = {f"{s.bucket}/{k}" for k in keys}
     wait_for(lambda: set(pipeline.indexed()) == want, 60, what="odd keys indexed")
     for k in keys[:2]:
-        pipeline.store.remove(s.bucket, k)
+        remove_object(pipeline.store, s.bucket, k)
     wait_for(lambda: set(pipeline.indexed()) == {f"{s.bucket}/{k}" for k in keys[2:]}, 60, what="odd keys deleted")
 
 

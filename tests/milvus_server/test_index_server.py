@@ -66,7 +66,7 @@ def test_reads_see_every_write_at_once(index: VectorIndex) -> None:
         index.upsert(rows)
         # no wait between the write and the reads: Strong must make them visible
         assert index.count() == len(ids)
-        assert set(index.etags(ids).values()) == {f"etag-{round_}"}
+        assert {st.etag for st in index.states(ids).values()} == {f"etag-{round_}"}
         probe = rows[round_ * 7]
         top = index.search(probe.vector[None, :], k=3)[0][0]
         assert top.id == probe.id and top.score == pytest.approx(1.0, abs=1e-4)
@@ -75,7 +75,7 @@ def test_reads_see_every_write_at_once(index: VectorIndex) -> None:
         gone = ids[round_ * 10 : round_ * 10 + 10]
         index.delete(gone)
         assert index.count() == len(ids) - len(gone)
-        assert index.etags(gone) == {}
+        assert index.states(gone) == {}
         hits = index.search(rows[round_ * 10].vector[None, :], k=5)[0]
         assert not {h.id for h in hits} & set(gone)
         index.upsert([r for r in rows if r.id in gone])  # put them back for the next round
