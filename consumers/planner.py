@@ -37,7 +37,7 @@ from consumers.ports import IndexStates, Message, ObjectSource
 from lookalike.embedder import Embedder
 from lookalike.errors import BadInput, Unavailable
 from lookalike.events import BadEvent, ObjectEvent, parse_message
-from lookalike.imaging import decode_image
+from lookalike.imaging import content_type_of, decode_image
 from lookalike.index import IndexedState, IndexRow
 from lookalike.settings import Settings
 
@@ -280,7 +280,9 @@ class Planner:
             return "skip", None
         try:
             with self.budget.hold(probe_pixels(data)), timed("decode"):
-                image = decode_image(data, max_pixels=self.settings.max_image_pixels)
+                image = decode_image(
+                    data, max_pixels=self.settings.max_image_pixels, min_side=self.embedder.decode_size
+                )
                 prepared = self.embedder.prepare(image)
         except Exception as exc:  # the bytes read are refused: name the version that was read
             return "dead", dead_letter(pending.source, reason_of(exc), ev.id, info.etag, info.size)
@@ -289,7 +291,7 @@ class Planner:
             vector=None,  # type: ignore[arg-type]  # filled after the batched model call
             etag=info.etag,
             size=info.size,
-            content_type=info.content_type or ev.content_type or "",
+            content_type=content_type_of(data, info.content_type or ev.content_type),
             event_time=ev.event_time_ms or info.last_modified_ms,
             last_modified=info.last_modified_ms,
         )

@@ -63,6 +63,25 @@ def decode_image(data: bytes, max_pixels: int = 80_000_000, min_side: int | None
         raise BadImage("image too large to decode") from None
 
 
+GENERIC_TYPES = frozenset({"", "binary/octet-stream", "application/octet-stream"})
+
+
+def content_type_of(data: bytes, declared: str | None) -> str:
+    """The object's declared content type, or the image format's MIME type when it declares none.
+
+    S3 stores ``binary/octet-stream`` for an upload that named no type (and moto notifies before it
+    records the type that was named), so a generic type is replaced by what the bytes are.
+    """
+    if declared and declared.lower() not in GENERIC_TYPES:
+        return declared
+    try:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            mime = Image.MIME.get(img.format or "")
+    except Exception:
+        mime = None
+    return mime or declared or ""
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):

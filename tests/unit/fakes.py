@@ -84,6 +84,7 @@ class FakeEmbedder:
     """A 'model' whose vector is the image's mean colour: enough to tell versions apart."""
 
     tag = ModelTag("fake", "none", 3)
+    decode_size: int | None = None  # decode at full size
 
     def load(self) -> None:
         pass

@@ -119,7 +119,6 @@ def test_health(bridge: tuple[str, RecordingPublisher]) -> None:
     "doc",
     [
         {"Type": "Notification", "Message": 5},  # the parser meets a number where JSON text belongs
-        {"Records": [{"eventName": "s3:ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": INFINITE}}]},
         {"Records": "nope"},
         {"Type": "Notification", "Message": "{not json"},
     ],
@@ -129,6 +128,16 @@ def test_anything_the_parser_raises_is_400(bridge: tuple[str, RecordingPublisher
     status, answer = post(url, json.dumps(doc).encode())
     assert status == 400 and "malformed" in answer["error"]
     assert pub.events == []
+
+
+def test_a_record_with_a_garbage_field_is_still_published(bridge: tuple[str, RecordingPublisher]) -> None:
+    """A size of JSON's Infinity says nothing about the object: the event itself is real, so it is kept
+    (the worker reads the object's true size); refusing it would lose the event."""
+    url, pub = bridge
+    doc = {"Records": [{"eventName": "s3:ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": INFINITE}}]}
+    status, _ = post(url, json.dumps(doc).encode())
+    assert status == 200
+    assert [(e.bucket, e.key, e.size) for e in pub.events] == [("b", "k", None)]
 
 
 def test_a_record_the_publisher_refuses_is_400_not_503(bridge: tuple[str, RecordingPublisher]) -> None:
