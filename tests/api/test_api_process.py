@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import TOKEN, Indexed
-from tests.helpers import DATASET, PYTHON, REPO, child, free_port, wait_for
+from tests.helpers import CLI, DATASET, REPO, child, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -21,15 +21,13 @@ def query_image() -> bytes:
 
 
 def test_served_by_uvicorn_in_its_own_process(indexed: Indexed, tmp_path: Path) -> None:
-    from infra.stack import settings_env
-
     port = free_port()
     settings = indexed.settings
     key = sorted(indexed.keys)[0]
-    env = settings_env(settings)
+    env = settings.as_env()
     log = tmp_path / "api.log"
     base = f"http://127.0.0.1:{port}"
-    with child([PYTHON, "-m", "dashboard.api", "--port", str(port)], env, log, cwd=REPO) as proc:
+    with child([*CLI, "api", "--port", str(port)], env, log, cwd=REPO) as proc:
 
         def healthy() -> bool:
             assert proc.poll() is None, log.read_text()[-2000:]

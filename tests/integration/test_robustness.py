@@ -137,7 +137,7 @@ def test_garbage_and_foreign_bucket_messages_go_to_the_dead_letters(pipeline) ->
 def test_minio_message_shape_on_the_topic_is_indexed(pipeline) -> None:  # type: ignore[no-untyped-def]
     s = pipeline.settings
     store = pipeline.store
-    store.client.delete_bucket_notification(s.bucket)  # notifications off: only our messages arrive
+    store.stop_notifications(s.bucket)  # notifications off: only our messages arrive
     pipeline.start_worker()
 
     def minio_message(name: str, key: str, **obj: object) -> tuple[str, bytes]:
