@@ -285,6 +285,7 @@ def stack_env(state_dir: Path, **extra: str) -> dict[str, str]:
         "LOOKALIKE_BRIDGE_PORT": str(free_port()),
         "LOOKALIKE_METRICS_PORT": str(free_port()),
         "LOOKALIKE_DASHBOARD_PORT": str(free_port()),
+        "LOOKALIKE_API_PORT": str(free_port()),
         **extra,
     }
 

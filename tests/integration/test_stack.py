@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.helpers import WEIGHTS, dataset_images, run_cli, stack_env, wait_for
@@ -33,7 +34,8 @@ def test_stack_up_upload_search_down(tmp_path: Path) -> None:
         assert up.returncode == 0, up.stdout + up.stderr
         status = json.loads(run_cli(env, "stack", "status", "--json").stdout)
         parts = {p["name"]: p for p in status["parts"]}
-        assert set(parts) == {"s3", "kafka", "milvus", "bridge", "worker-1"}
+        assert set(parts) == {"s3", "kafka", "milvus", "bridge", "worker-1", "api"}
+        assert parts["api"]["address"] == f"http://127.0.0.1:{env['LOOKALIKE_API_PORT']}"
         assert all(p["state"] == "up" for p in parts.values()), parts
         assert status["index"]["collection"] == "lookalike_images"
 
@@ -63,6 +65,18 @@ def test_stack_up_upload_search_down(tmp_path: Path) -> None:
         assert hits[0]["key"] == f"demo/{images[2].parent.name}/{images[2].name}"
         assert hits[0]["score"] == pytest.approx(1.0, abs=1e-3)
         assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+        # the query API that `up` started answers the same search, with its token
+        answer = httpx.post(
+            f"{parts['api']['address']}/v1/search",
+            params={"k": 3},
+            files={"image": (images[2].name, images[2].read_bytes(), "image/jpeg")},
+            headers={"Authorization": "Bearer lookalike-api-dev-token"},
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        assert [r["key"] for r in answer.json()["results"]] == [h["key"] for h in hits]
+        assert httpx.post(f"{parts['api']['address']}/v1/search", timeout=10).status_code == 401
 
         bad = run_cli(env, "search", str(tmp_path / "missing.jpg"))
         assert bad.returncode == 1 and "missing.jpg" in bad.stderr
