@@ -17,7 +17,7 @@ import streamlit as st
 from dashboard import health, live, query
 from dashboard.query import QueryOutcome, QuerySource
 from lookalike.embedder import TimmEmbedder
-from lookalike.errors import Unavailable
+from lookalike.errors import LookalikeError, Unavailable
 from lookalike.index import VectorIndex
 from lookalike.process import setup_logging
 from lookalike.search import Searcher
@@ -151,7 +151,7 @@ def query_ui(ctx: Ctx, down: set[str]) -> QuerySource | None:
             prefix = st.text_input("Key prefix", key="prefix")
             try:
                 keys = bucket_keys(ctx.key, prefix, ctx.settings)
-            except Unavailable as exc:
+            except LookalikeError as exc:  # an outage, or S3 refusing the bucket (missing, access denied)
                 keys = []
                 st.caption(query.friendly_error(exc))
             choice = st.selectbox("Object", keys, key="pick", placeholder="no objects" if not keys else None)

@@ -21,7 +21,7 @@ from dashboard.health import LABELS as SERVICE_LABELS
 from lookalike.errors import BadInput, LookalikeError, ModelMismatch, Unavailable
 from lookalike.imaging import BadImage, decode_image
 from lookalike.search import Searcher, SearchResult
-from lookalike.store import ObjectStore, ObjectTooLarge
+from lookalike.store import ObjectRefused, ObjectStore, ObjectTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ def friendly_error(exc: BaseException) -> str:
         if "does not exist yet" in text:
             return "The index is empty: nothing has been indexed yet. Upload images to the bucket first."
         return f"The index cannot be searched with this model: {text}"
+    if isinstance(exc, ObjectRefused):
+        return f"S3 refused it: {exc}"
     if isinstance(exc, LookalikeError):
         return f"Search failed: {exc}"
     return f"Search failed unexpectedly ({type(exc).__name__}); the dashboard log has the details."
