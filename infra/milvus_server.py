@@ -124,6 +124,8 @@ class MilvusStandalone:
     def _wait_ready(self, server: object, timeout: float) -> None:
         from pymilvus import MilvusClient
 
+        from lookalike.index import GRPC_OPTIONS
+
         proc: subprocess.Popen[bytes] = server.server_proc  # type: ignore[attr-defined]
         deadline = time.monotonic() + timeout
         last = ""
@@ -131,7 +133,7 @@ class MilvusStandalone:
             if proc.poll() is not None:
                 raise MilvusServerError(f"milvus exited with {proc.returncode}; see {self.log_dir}\n{self.tail()}")
             try:
-                client = MilvusClient(uri=self.uri, timeout=3)
+                client = MilvusClient(uri=self.uri, timeout=3, grpc_options=GRPC_OPTIONS)
                 try:
                     client.list_collections()
                     return

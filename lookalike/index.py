@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 MAX_ID = 2048
 TAG_PROPERTY = "lookalike.model"
+# pymilvus pings every 10 s even on an idle channel; a gRPC server's default policy (one ping per
+# 5 min without data, 2 strikes) answers that with GOAWAY "too_many_pings", and the next call on the
+# shared channel fails as if Milvus were down. Ping only while calls are in flight.
+GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": False, "grpc.keepalive_time_ms": 60_000}
 FIELDS = ["id", "etag", "size", "content_type", "event_time", "last_modified", "indexed_at", "model"]
 
 
@@ -104,7 +108,10 @@ class VectorIndex:
         self.tag: ModelTag | None = None
         try:
             self.client = MilvusClient(
-                uri=settings.milvus_uri, token=settings.milvus_token.get_secret_value(), timeout=timeout
+                uri=settings.milvus_uri,
+                token=settings.milvus_token.get_secret_value(),
+                timeout=timeout,
+                grpc_options=GRPC_OPTIONS,
             )
         except MilvusException as exc:
             raise Unavailable("milvus", str(exc)) from exc

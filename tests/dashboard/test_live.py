@@ -13,7 +13,7 @@ from pymilvus import MilvusClient
 
 from dashboard import health, live
 from lookalike.errors import Unavailable
-from lookalike.index import IndexRow, ModelTag, VectorIndex
+from lookalike.index import GRPC_OPTIONS, IndexRow, ModelTag, VectorIndex
 from tests.conftest import make_settings
 from tests.dashboard.sample import JUNK_KEY
 from tests.helpers import free_port
@@ -139,7 +139,9 @@ def test_latest_rows_come_newest_first_and_the_look_back_widens(servers: dict[st
             }
             for oid, at in old + recent
         ]
-        planter = MilvusClient(uri=settings.milvus_uri)  # rows stamped in the past: the index stamps now
+        planter = MilvusClient(
+            uri=settings.milvus_uri, grpc_options=GRPC_OPTIONS
+        )  # rows stamped in the past: the index stamps now
         try:
             planter.upsert(settings.collection, rows)
         finally:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pymilvus import MilvusClient
 
-from lookalike.index import IndexRow, ModelTag, VectorIndex
+from lookalike.index import GRPC_OPTIONS, IndexRow, ModelTag, VectorIndex
 from tests.conftest import make_settings
 from tests.milvus_server.conftest import FLAG, tier_enabled
 
@@ -42,7 +42,7 @@ def index(servers: dict[str, str]):  # type: ignore[no-untyped-def]
 
 
 def test_the_tier_talks_to_the_standalone_server(servers: dict[str, str]) -> None:
-    client = MilvusClient(uri=servers["milvus_uri"])
+    client = MilvusClient(uri=servers["milvus_uri"], grpc_options=GRPC_OPTIONS)
     try:
         assert client.get_server_version().startswith("v2.3.5")
     finally:
@@ -50,7 +50,7 @@ def test_the_tier_talks_to_the_standalone_server(servers: dict[str, str]) -> Non
 
 
 def test_collection_is_strong_and_records_the_model(index: VectorIndex) -> None:
-    client = MilvusClient(uri=index.uri)
+    client = MilvusClient(uri=index.uri, grpc_options=GRPC_OPTIONS)
     try:
         info = client.describe_collection(index.name)
     finally:
@@ -93,7 +93,7 @@ def test_without_strong_the_server_misses_fresh_writes(servers: dict[str, str]) 
     """The control: on this server a Bounded read right after a write misses it, so the test above can fail."""
     from pymilvus import DataType
 
-    client = MilvusClient(uri=servers["milvus_uri"])
+    client = MilvusClient(uri=servers["milvus_uri"], grpc_options=GRPC_OPTIONS)
     name = f"bounded_{make_settings(servers).collection}"
     try:
         schema = MilvusClient.create_schema(auto_id=False)
