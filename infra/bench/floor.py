@@ -21,7 +21,7 @@ from lookalike.settings import Settings
 
 Say = Callable[[str], None]
 
-# The worker's fetch/decode pool (consumers.mapper.Mapper's default): the floor decodes as wide.
+# Decode threads of the floor (the worker's planner uses max(2, cores): 2 on this machine, 4 on a 4-core one).
 DECODE_THREADS = 4
 
 
