@@ -62,8 +62,9 @@ def conformance_notes(opts: BenchOptions, found: int) -> list[str]:
         notes.append(f"only {found} image files: keys repeat them with a -rK suffix")
     if opts.photos:
         notes.append(
-            f"photos: {opts.photo_sources} distinct {opts.photo_megapixels:g} MP JPEGs made from the first images "
-            f"of the folder, ingested under {opts.n_photos} keys (fewer than the thumbnails' {opts.n_ingest}: "
-            f"each is ~40x the bytes), paced freshness for {opts.photo_freshness_s:g} s"
+            f"photos: {opts.photo_sources} distinct {opts.photo_megapixels:g} MP JPEGs made from images "
+            f"picked evenly over the folder, ingested under {opts.n_photos} keys "
+            f"(fewer than the thumbnails' {opts.n_ingest}: each is ~40x the bytes), "
+            f"paced freshness for {opts.photo_freshness_s:g} s"
         )
     return notes

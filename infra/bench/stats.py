@@ -263,7 +263,8 @@ def format_table(report: Mapping[str, Any]) -> str:
         servers = report.get(f"{prefix}servers_cpu_ms_per_image") or {}
         if servers:
             parts = ", ".join(f"{k} {_fmt(v)}" for k, v in servers.items())
-            lines.append(f"{prefix}servers' CPU per image during (b), ms: {parts}")
+            what = "photos: servers'" if prefix else "servers'"
+            lines.append(f"{what} CPU per image during (b), ms: {parts}")
     stages = report.get("stages") or {}
     if stages:
         lines += ["", "worker stages during (b) ingest (summed over workers):"]
