@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from infra.bench.options import PHOTO_FRESHNESS_S, PHOTO_INGEST, PHOTO_SOURCES
 from lookalike.process import HelpFormatter
 from lookalike.settings import Settings
 
@@ -30,6 +31,12 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         batch_sizes=tuple(int(b) for b in args.batch_sizes.split(",")),
         floor_trial_s=args.floor_seconds,
         timeout_s=args.timeout,
+        photos=args.photos,
+        photo_sources=args.photo_sources,
+        n_photos=args.n_photos,
+        photo_freshness_s=args.photo_freshness_seconds,
+        photo_megapixels=args.photo_megapixels,
+        photo_cache=Path(args.photo_cache) if args.photo_cache else None,
     )
 
     def interrupted(signum: int, _frame: object) -> None:
@@ -62,4 +69,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64", help="batch sizes the compute floor tries")
     p.add_argument("--floor-seconds", type=float, default=2.0, help="length of each compute-floor trial")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the index in (b)")
+    p.add_argument("--photos", action="store_true", help="also the photo workload: 12 MP JPEGs made from --images")
+    p.add_argument("--photo-sources", type=int, default=PHOTO_SOURCES, help="distinct photos made (and cached)")
+    p.add_argument("--n-photos", type=int, default=PHOTO_INGEST, help="photos ingested (distinct ones repeated)")
+    p.add_argument(
+        "--photo-freshness-seconds", type=float, default=PHOTO_FRESHNESS_S, help="length of the photos' paced upload"
+    )
+    p.add_argument("--photo-megapixels", type=float, default=12.0, help="size of the photos made")
+    p.add_argument("--photo-cache", default=None, help="where photos are kept (default: ~/.cache/lookalike/photos)")
     p.set_defaults(func=cmd_bench)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from infra.bench.cpu import self_cpu_s
 from infra.bench.images import BenchImage
 from infra.bench.stats import rate
 from lookalike.embedder import Embedder
@@ -20,7 +21,7 @@ from lookalike.settings import Settings
 
 Say = Callable[[str], None]
 
-# The worker's fetch/decode pool (consumers.mapper.Mapper's default): the floor decodes as wide.
+# Decode threads of the floor (the worker's planner uses max(2, cores): 2 on this machine, 4 on a 4-core one).
 DECODE_THREADS = 4
 
 
@@ -30,6 +31,11 @@ class FloorTrial:
     overlapped: bool
     images: int
     seconds: float
+    cpu_s: float = 0.0  # this process's CPU (all threads) over the timed part
+
+    @property
+    def cpu_ms_per_image(self) -> float:
+        return self.cpu_s * 1000 / self.images if self.images else 0.0
 
     @property
     def ips(self) -> float:
@@ -58,6 +64,7 @@ class _Floor:
     def trial(self, size: int, overlapped: bool, trial_s: float) -> FloorTrial:
         self.embedder.embed_prepared(self.decode_batch(0, size))  # warm-up: allocator, kernels
         done, cursor = 0, size
+        cpu0 = self_cpu_s()
         start = time.perf_counter()
         next_batch = self.ahead.submit(self.decode_batch, cursor, size) if overlapped else None
         while time.perf_counter() - start < trial_s or done == 0:
@@ -71,8 +78,8 @@ class _Floor:
             done += size
         seconds = time.perf_counter() - start
         if next_batch is not None:
-            next_batch.result()
-        return FloorTrial(size, overlapped, done, seconds)
+            next_batch.result()  # its decode is CPU of this trial too (one batch ahead, not counted as done)
+        return FloorTrial(size, overlapped, done, seconds, self_cpu_s() - cpu0)
 
     def close(self) -> None:
         self.ahead.shutdown(wait=True)

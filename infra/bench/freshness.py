@@ -51,6 +51,7 @@ def measure_freshness(
     say: Say,
     poll_s: float = 0.05,
     settle_s: float = 120.0,
+    key_prefix: str = "fresh",
 ) -> Freshness:
     """Upload at ``rate_ips`` for ``seconds``; a poller queries the pending ids every ``poll_s``.
 
@@ -62,7 +63,8 @@ def measure_freshness(
     n = max(1, math.ceil(rate_ips * seconds))
     todo = [images[i % len(images)] for i in range(n)]
     todo = [
-        BenchImage(f"fresh/{i:06d}-{im.key.rsplit('/', 1)[-1]}", im.data, im.content_type) for i, im in enumerate(todo)
+        BenchImage(f"{key_prefix}/{i:06d}-{im.key.rsplit('/', 1)[-1]}", im.data, im.content_type)
+        for i, im in enumerate(todo)
     ]
     result = Freshness()
     stop = threading.Event()

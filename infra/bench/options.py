@@ -7,6 +7,9 @@ from pathlib import Path
 
 # The issue's minimums for a conforming run; smaller values are allowed (tests) and flagged.
 MIN_INGEST, MIN_FRESHNESS_S, MIN_QUERIES = 500, 60.0, 100
+# The photo run's defaults: a 12 MP JPEG is ~3.5 MB to PUT, GET and decode, so 50 distinct photos
+# (made once, about a second each) under 150 keys and a 20 s paced run keep it to a few minutes here.
+PHOTO_SOURCES, PHOTO_INGEST, PHOTO_FRESHNESS_S = 50, 150, 20.0
 
 
 def default_images() -> Path:
@@ -32,6 +35,13 @@ class BenchOptions:
     batch_sizes: tuple[int, ...] = (1, 8, 16, 32, 64)
     floor_trial_s: float = 3.0
     timeout_s: float = 1800.0
+    photos: bool = False  # also the photo workload (12 MP JPEGs made from the images)
+    photo_sources: int = PHOTO_SOURCES  # distinct photos made (and cached)
+    n_photos: int = PHOTO_INGEST  # photos ingested, the distinct ones repeated under new keys
+    photo_freshness_s: float = PHOTO_FRESHNESS_S
+    photo_megapixels: float = 12.0
+    photo_batch_sizes: tuple[int, ...] = (8, 32)
+    photo_cache: Path | None = None  # default: ~/.cache/lookalike/photos
 
     def query_root(self) -> Path:
         if self.query_images is not None:
@@ -50,4 +60,11 @@ def conformance_notes(opts: BenchOptions, found: int) -> list[str]:
         notes.append(f"--queries {opts.queries} is below the issue's {MIN_QUERIES}")
     if found < opts.n_ingest:
         notes.append(f"only {found} image files: keys repeat them with a -rK suffix")
+    if opts.photos:
+        notes.append(
+            f"photos: {opts.photo_sources} distinct {opts.photo_megapixels:g} MP JPEGs made from images "
+            f"picked evenly over the folder, ingested under {opts.n_photos} keys "
+            f"(fewer than the thumbnails' {opts.n_ingest}: each is ~40x the bytes), "
+            f"paced freshness for {opts.photo_freshness_s:g} s"
+        )
     return notes

@@ -38,6 +38,15 @@ def bench_stack(settings: Settings, env: Mapping[str, str], say: Say) -> Iterato
         yield s
 
 
+def server_pids(settings: Settings) -> dict[str, list[int]]:
+    """The private stack's recorded server pids by part (s3, kafka, milvus, bridge), for CPU accounting."""
+    return {
+        name: [part.pid]
+        for name, part in stack.load_state(settings).items()
+        if part.pid and not name.startswith("worker")
+    }
+
+
 @dataclass
 class Workers:
     """The bench's worker processes, each with its own metrics port."""
@@ -84,6 +93,9 @@ class Workers:
         texts = self.metrics() if texts is None else texts
         values = [v for t in texts for sample, _, v in parse_samples(t) if sample == name]
         return sum(values) if values else None
+
+    def pids(self) -> list[int]:
+        return [part.pid for part in self.parts if part.pid]
 
     def peak_rss_mb(self) -> list[float]:
         return [m for part in self.parts if (m := peak_rss_mb(part.pid)) is not None]
