@@ -35,7 +35,9 @@ def test_stack_up_upload_search_down(tmp_path: Path) -> None:
         parts = {p["name"]: p for p in status["parts"]}
         assert set(parts) == {"s3", "kafka", "milvus", "bridge", "worker-1"}
         assert all(p["state"] == "up" for p in parts.values()), parts
-        assert status["index"]["collection"] == "lookalike_images"
+        # the configured name is an alias; the worker's start created its first version behind it
+        assert status["index"]["alias"] == "lookalike_images"
+        assert status["index"]["collection"] == "lookalike_images__v1"
 
         # a second `up` is harmless: same processes
         again = run_cli(env, "stack", "up", "--workers", "1", "--no-dashboard")
