@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -226,7 +227,9 @@ def reindex(settings: Settings, model: str, weights: Path | None, pretrained: bo
         if weights is not None:
             versions.set_property(name, WEIGHTS_PATH_PROPERTY, str(Path(weights).expanduser().resolve()))
         log.info("%s build of %s for %s", "resuming the" if resumed else "starting the", name, model)
-        build = Build(settings, target_settings, embedder, group=f"{settings.group}.build.{name}")
+        # a group of this run's own: a crashed run's dead member can never hold up this one's join
+        group = f"{settings.group}.build.{name}.{uuid.uuid4().hex[:8]}"
+        build = Build(settings, target_settings, embedder, group=group)
         try:
             build.start()
             summary = _fill(build, progress)
