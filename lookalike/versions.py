@@ -70,7 +70,7 @@ def settings_for_tag(settings: Settings, tag: ModelTag, weights_path: str | None
         path = weights_path or (str(mine) if mine is not None and mine.name == name else None)
         if path is None:
             raise ModelMismatch(f"the index uses weights {origin} but their path is unknown; set LOOKALIKE_WEIGHTS")
-        update.update(weights=path, pretrained=True)
+        update.update(weights=Path(path), pretrained=True)  # model_copy does not validate: a Path, as the field
     return settings.model_copy(update=update)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(result) if args.json else f"reindex: dropped {', '.join(result['dropped']) or 'nothing'}")
         return 0
     if not args.model:
-        print("lookalike reindex: --model is required (or --rollback / --drop-previous)")
+        print("lookalike reindex: --model is required (or --rollback / --drop-previous)", file=sys.stderr)
         return 2
     pretrained = not args.no_pretrained
     summary = build.reindex(settings, args.model, args.weights, pretrained, progress=not args.json)
@@ -42,9 +43,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         ),
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--model", default=None, help="timm model name of the new version")
+    p.add_argument("--model", default=None, help="timm model name of the new version (no default: required to build)")
     weights = p.add_mutually_exclusive_group()
-    weights.add_argument("--weights", type=Path, default=None, help="local checkpoint of the new model")
+    weights.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="local checkpoint of the new model (default: timm's pretrained weights)",
+    )
     weights.add_argument("--no-pretrained", action="store_true", help="random init (plumbing tests only)")
     p.add_argument("--rollback", action="store_true", help="point the alias back at the previous version")
     p.add_argument("--drop-previous", action="store_true", help="drop every version the alias does not point at")
