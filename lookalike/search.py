@@ -62,6 +62,31 @@ class SearchResult:
         return self.decode_ms + self.embed_ms + self.search_ms
 
 
+class Models:
+    """The embedder for each model tag a collection records: the given one, others built on first need."""
+
+    def __init__(self, settings: Settings, index: VectorIndex, embedder: Embedder) -> None:
+        self.settings = settings
+        self.index = index
+        self._embedders: dict[ModelTag, Embedder] = {embedder.tag: embedder}
+        self._lock = threading.Lock()
+
+    def get(self, collection: str, tag: ModelTag) -> Embedder:
+        """The embedder whose vectors ``collection`` (tagged ``tag``) holds; raises ``ModelMismatch``."""
+        with self._lock:
+            found = self._embedders.get(tag)
+            if found is not None:
+                return found
+            target = Versions(self.index).describe(collection)
+            path = target.properties.get(WEIGHTS_PATH_PROPERTY) if target is not None else None
+            embedder = TimmEmbedder(settings_for_tag(self.settings, tag, path))
+            embedder.load()
+            if embedder.tag != tag:
+                raise ModelMismatch(f"{collection} holds {tag} but the model built from it is {embedder.tag}")
+            self._embedders[tag] = embedder
+            return embedder
+
+
 class Searcher:
     """Loads the model once and answers queries against the configured collection.
 
@@ -79,10 +104,9 @@ class Searcher:
         self.embedder = embedder or TimmEmbedder(settings)
         self.embedder.load()
         loaded = time.perf_counter()
-        self._embedders: dict[ModelTag, Embedder] = {self.embedder.tag: self.embedder}
-        self._lock = threading.Lock()
         self.index = VectorIndex(settings)
-        self.embedder = self._embedder_for(*self.index.follow())
+        self.models = Models(settings, self.index, self.embedder)
+        self.embedder = self.models.get(*self.index.follow())
         self.load_ms = (loaded - start) * 1000
         self.connect_ms = (time.perf_counter() - loaded) * 1000
 
@@ -90,7 +114,7 @@ class Searcher:
         """Raises ``BadImage`` for bytes that are not a usable image."""
         start = time.perf_counter()
         collection, tag = self.index.follow()
-        embedder = self.embedder = self._embedder_for(collection, tag)
+        embedder = self.embedder = self.models.get(collection, tag)
         image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=embedder.decode_size)
         decoded = time.perf_counter()
         vector = embedder.embed([image])
@@ -107,21 +131,6 @@ class Searcher:
             collection=collection,
             model=tag.model,
         )
-
-    def _embedder_for(self, collection: str, tag: ModelTag) -> Embedder:
-        """The embedder whose vectors ``collection`` holds: the given one, or one built from its tag."""
-        with self._lock:
-            found = self._embedders.get(tag)
-            if found is not None:
-                return found
-            target = Versions(self.index).describe(collection)
-            path = target.properties.get(WEIGHTS_PATH_PROPERTY) if target is not None else None
-            embedder = TimmEmbedder(settings_for_tag(self.settings, tag, path))
-            embedder.load()
-            if embedder.tag != tag:
-                raise ModelMismatch(f"{collection} holds {tag} but the model built from it is {embedder.tag}")
-            self._embedders[tag] = embedder
-            return embedder
 
     def timings(self, result: SearchResult) -> dict[str, float]:
         """Every phase of a one-shot search, in milliseconds, in the order they happened."""
