@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from infra import stack
 from infra.reindex import build
 from lookalike.errors import ModelMismatch
 from lookalike.index import VectorIndex
@@ -142,6 +143,11 @@ def test_reindex_swaps_models_live_and_rolls_back(stage: Any, tmp_path: Path) ->
     rerun.start()
     migration = wait_for(lambda: read_migration(s), 180, interval=0.1, what="the rerun's build")
     assert migration["target"] == f"{s.collection}__v2" and migration["model"] == NEW_MODEL
+    report = stack.status(s)["index"]  # what `lookalike stack status --json` prints under "index"
+    assert (report["alias"], report["collection"]) == (s.collection, f"{s.collection}__v1")
+    assert report["model"]["model"] == "mobilenetv2_100" and report["vectors"] >= N_IMAGES
+    assert report["migration"]["target"] == f"{s.collection}__v2"
+    assert {"model", "done", "total", "lag"} <= set(report["migration"])
     for i, path in enumerate(images[N_IMAGES:]):
         store.put_file(s.bucket, f"new/{i}.jpg", path, "image/jpeg")
     for i in range(3):
