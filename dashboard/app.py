@@ -23,6 +23,7 @@ from lookalike.process import setup_logging
 from lookalike.search import Searcher
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
+from lookalike.versions import read_migration
 
 log = logging.getLogger("dashboard")
 
@@ -252,9 +253,18 @@ def live_ui(ctx: Ctx) -> None:
         lambda: open_kafka(ctx.key, ctx.settings),
         down,
         latest_n=LATEST_SHOWN,
+        migration=lambda: read_migration(ctx.settings),
     )
     for part, detail in snap.errors.items():
         st.warning(f"{health.LABELS[part]}: {detail}")
+    if snap.collection:
+        st.caption(f"Index `{ctx.settings.collection}` → `{snap.collection}` (model {snap.model or '?'})")
+    if snap.migration:
+        m = snap.migration
+        st.info(
+            f"Reindexing into `{m.get('target')}` with {m.get('model')}: "
+            f"{m.get('done')} / {m.get('total')} objects, lag {m.get('lag')}"
+        )
     a, b, c, d = st.columns(4)
     a.metric("Vectors indexed", "—" if snap.vectors is None else f"{snap.vectors:,}")
     b.metric("Ingest rate (last minute)", "—" if snap.rate_per_s is None else f"{snap.rate_per_s:.2f} /s")

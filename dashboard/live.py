@@ -22,6 +22,7 @@ from lookalike.bus import Offsets, read_offsets
 from lookalike.errors import Unavailable
 from lookalike.index import ObjectIdParts, VectorIndex
 from lookalike.settings import Settings
+from lookalike.versions import Versions
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,9 @@ class LiveSnapshot:
     lag: list[PartitionLag] | None = None
     dead_letters: list[DeadLetterView] | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    collection: str | None = None  # the physical collection the alias points at
+    model: str | None = None  # the model its vectors come from
+    migration: dict[str, Any] | None = None  # a running `lookalike reindex`: target, model, done, total, lag
 
     @property
     def total_lag(self) -> int | None:
@@ -234,15 +238,21 @@ def snapshot(
     now_ms: int | None = None,
     latest_n: int = 8,
     dead_letters_n: int = 20,
+    migration: Callable[[], dict[str, Any] | None] | None = None,
 ) -> LiveSnapshot:
     """Everything the panel shows; a part in ``down`` (or failing now) is reported in ``errors``."""
     snap = LiveSnapshot(taken_ms=now_ms if now_ms is not None else int(time.time() * 1000))
+    snap.migration = migration() if migration is not None else None
     if "milvus" in down:
         snap.errors["milvus"] = "unreachable"
     else:
         try:
             idx = index()
             if idx.exists():
+                target = Versions(idx).describe(idx.alias or idx.name)
+                if target is not None:
+                    snap.collection = target.collection
+                    snap.model = target.tag.model if target.tag else None
                 snap.vectors = idx.count()
                 snap.rate_per_s = ingest_rate(idx, snap.taken_ms)
                 snap.latest = latest_indexed(idx, snap.taken_ms, latest_n)

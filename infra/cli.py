@@ -19,6 +19,7 @@ import consumers.cli
 import dashboard.cli
 import infra.bench.cli
 import infra.evaluation.cli
+import infra.reindex.cli
 import producers.cli
 from lookalike.errors import LookalikeError
 from lookalike.process import HelpFormatter, setup_logging
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register(sub)
-    for app in (producers.cli, consumers.cli, dashboard.cli, infra.evaluation.cli, infra.bench.cli):
+    for app in (producers.cli, consumers.cli, dashboard.cli, infra.evaluation.cli, infra.bench.cli, infra.reindex.cli):
         app.register(sub)
     return parser
 

@@ -262,18 +262,29 @@ def down(settings: Settings, keep_data: bool = False, say: Say = print) -> None:
 
 
 def _index_report(settings: Settings) -> dict[str, Any]:
+    """The alias, the physical collection it points at, that one's model and size, and a running build."""
     from lookalike.index import VectorIndex
+    from lookalike.versions import Versions, read_migration
 
-    index: dict[str, Any] = {"uri": settings.milvus_uri, "collection": settings.collection, "vectors": None}
+    index: dict[str, Any] = {
+        "uri": settings.milvus_uri,
+        "alias": settings.collection,
+        "collection": settings.collection,
+        "vectors": None,
+    }
     try:
         idx = VectorIndex(settings, timeout=5)
-        if idx.exists():
+        target = Versions(idx).describe(settings.collection)
+        if target is not None:
+            index["collection"] = target.collection
             index["vectors"] = idx.count()
-            tag = idx.stored_tag()
-            index["model"] = asdict(tag) if tag else None
+            index["model"] = asdict(target.tag) if target.tag else None
         idx.close()
     except Exception as exc:
         index["error"] = str(exc)
+    migration = read_migration(settings)
+    if migration is not None:
+        index["migration"] = {k: migration.get(k) for k in ("target", "model", "done", "total", "lag")}
     return index
 
 
@@ -285,7 +296,12 @@ def status(settings: Settings) -> dict[str, Any]:
         healthy = running and probe(settings, part)
         state = "up" if healthy else ("unhealthy" if running else "down")
         parts.append({"name": name, "address": part.address, "pid": part.pid, "state": state, "log": part.log})
-    index: dict[str, Any] = {"uri": settings.milvus_uri, "collection": settings.collection, "vectors": None}
+    index: dict[str, Any] = {
+        "uri": settings.milvus_uri,
+        "alias": settings.collection,
+        "collection": settings.collection,
+        "vectors": None,
+    }
     if any(p["name"] == "milvus" and p["state"] == "up" for p in parts):
         index = _index_report(settings)
     return {

@@ -21,6 +21,7 @@ from lookalike.errors import ModelMismatch, Unavailable
 from lookalike.events import split_id
 from lookalike.filters import key_prefix
 from lookalike.settings import Settings
+from lookalike.versions import Versions, is_physical, physical_name
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ class VectorIndex:
 
     def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
         self.name = settings.collection
+        # the configured name is an alias (lookalike.versions) unless it names a version itself
+        self.alias: str | None = None if is_physical(settings.collection) else settings.collection
         self.uri = settings.milvus_uri
         self.index_type = settings.index_type
         self.timeout = timeout
@@ -125,7 +128,13 @@ class VectorIndex:
 
     # ---- lifecycle
     def open(self, tag: ModelTag, create: bool = True) -> None:
-        """Attach to the collection for this model, creating it if asked; refuse another model's."""
+        """Attach to the collection for this model, creating it if asked; refuse another model's.
+
+        Through an alias: resolve it (adopting a pre-version collection, creating ``__v1`` on a new
+        index), then open its target; every later write first checks the alias still points there.
+        """
+        if self.alias is not None:
+            self._resolve_alias(tag if create else None)
         existing = self.stored_tag()
         if existing is None and self.exists():
             raise ModelMismatch(f"collection {self.name!r} exists but was not made by lookalike")
@@ -166,6 +175,49 @@ class VectorIndex:
     def fields(self) -> list[str]:
         """The scalar fields this collection holds."""
         return [*FIELDS, *DUPLICATE_FIELDS] if self.has_duplicates else list(FIELDS)
+
+    def _resolve_alias(self, create_for: ModelTag | None) -> None:
+        assert self.alias is not None
+        versions = Versions(self)
+        target = versions.resolve(self.alias)
+        if target is None and create_for is not None:
+            self.name = physical_name(self.alias, 1)
+            if not self.exists():
+                self._create(create_for)
+            versions.point(self.alias, self.name)
+            target = versions.resolve(self.alias)
+        self.name = target.collection if target is not None else self.alias
+
+    def follow(self) -> tuple[str, ModelTag]:
+        """Re-resolve the alias (two cheap RPCs) and read from its target from now on: (target, tag).
+
+        Searches call this per query, so they follow a swap at once; the tag says which model
+        must embed the query, and passing the target to ``search`` keeps a concurrent swap from
+        mixing another model's vectors in."""
+        name = self.alias or self.name
+        target = Versions(self).describe(name)
+        if target is None or target.tag is None:
+            raise ModelMismatch(f"collection {name!r} does not exist yet")
+        if target.collection != self.name or self.tag != target.tag:
+            self._call(self.client.load_collection, target.collection)
+            self.name, self.tag = target.collection, target.tag
+            self.check_duplicate_fields()
+        return target.collection, target.tag
+
+    def _check_target(self) -> None:
+        """Refuse to write once the alias points at another model's collection (a swap happened)."""
+        if self.alias is None:
+            return
+        target = Versions(self).describe(self.alias)
+        if target is None or target.collection == self.name:
+            return
+        if target.tag != self.tag:
+            raise ModelMismatch(
+                f"alias {self.alias!r} now points at {target.collection} (model "
+                f"{target.tag.model if target.tag else '?'}) but this process writes with "
+                f"{self.tag.model if self.tag else '?'}: restart it with the new model"
+            )
+        self.name = target.collection
 
     def exists(self) -> bool:
         return bool(self._call(self.client.has_collection, self.name))
@@ -208,6 +260,13 @@ class VectorIndex:
         )
 
     def drop(self) -> None:
+        """Drop the collection; through an alias: the alias and every version behind it."""
+        if self.alias is not None:
+            versions = Versions(self)
+            versions.drop_alias(self.alias)
+            for _, name in versions.versions(self.alias):
+                self._call(self.client.drop_collection, name)
+            self.name = self.alias
         if self.exists():
             self._call(self.client.drop_collection, self.name)
 
@@ -222,6 +281,7 @@ class VectorIndex:
         if not rows:
             return
         assert self.tag is not None, "open() first"
+        self._check_target()
         now = int(time.time() * 1000)
         data = [
             {
@@ -250,6 +310,7 @@ class VectorIndex:
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
+            self._check_target()
             self._call(self.client.delete, self.name, filter=id_filter(ids))
 
     # ---- reads
@@ -372,12 +433,15 @@ class VectorIndex:
         """Every collection on this Milvus server (to check that a private run left none behind)."""
         return list(self._call(self.client.list_collections))
 
-    def search(self, vectors: np.ndarray, k: int = 10, filter: str = "") -> list[list[Hit]]:
+    def search(
+        self, vectors: np.ndarray, k: int = 10, filter: str = "", collection: str | None = None
+    ) -> list[list[Hit]]:
+        """Nearest rows; ``collection`` pins the physical one (what ``follow`` returned beside the tag)."""
         k = max(1, min(int(k), 1000))
         params = {"metric_type": "IP", "params": {"ef": max(64, k)} if self.index_type == "HNSW" else {}}
         result = self._call(
             self.client.search,
-            self.name,
+            collection or self.name,
             data=np.asarray(vectors, dtype=np.float32).tolist(),
             limit=k,
             filter=filter,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from lookalike.embedder import Embedder, TimmEmbedder
+from lookalike.errors import ModelMismatch
 from lookalike.imaging import decode_image
-from lookalike.index import Hit, VectorIndex
+from lookalike.index import Hit, ModelTag, VectorIndex
 from lookalike.settings import Settings
+from lookalike.versions import WEIGHTS_PATH_PROPERTY, Versions, settings_for_tag
 
 
 @dataclass(frozen=True)
@@ -51,14 +54,45 @@ class SearchResult:
     embed_ms: float  # the model alone (preprocessing included)
     search_ms: float  # the Milvus query
     decode_ms: float = 0.0  # bytes to an upright RGB image
+    collection: str = ""  # the physical collection that answered (the alias's target then)
+    model: str = ""  # the model that embedded the query and made every vector searched
 
     @property
     def total_ms(self) -> float:
         return self.decode_ms + self.embed_ms + self.search_ms
 
 
+class Models:
+    """The embedder for each model tag a collection records: the given one, others built on first need."""
+
+    def __init__(self, settings: Settings, index: VectorIndex, embedder: Embedder) -> None:
+        self.settings = settings
+        self.index = index
+        self._embedders: dict[ModelTag, Embedder] = {embedder.tag: embedder}
+        self._lock = threading.Lock()
+
+    def get(self, collection: str, tag: ModelTag) -> Embedder:
+        """The embedder whose vectors ``collection`` (tagged ``tag``) holds; raises ``ModelMismatch``."""
+        with self._lock:
+            found = self._embedders.get(tag)
+            if found is not None:
+                return found
+            target = Versions(self.index).describe(collection)
+            path = target.properties.get(WEIGHTS_PATH_PROPERTY) if target is not None else None
+            embedder = TimmEmbedder(settings_for_tag(self.settings, tag, path))
+            embedder.load()
+            if embedder.tag != tag:
+                raise ModelMismatch(f"{collection} holds {tag} but the model built from it is {embedder.tag}")
+            self._embedders[tag] = embedder
+            return embedder
+
+
 class Searcher:
     """Loads the model once and answers queries against the configured collection.
+
+    The collection is an alias (``lookalike.versions``): each query re-resolves it and embeds with
+    the model its target records, loading that model on first need, so a search follows a
+    ``reindex`` swap at once without a restart and never mixes two models' vectors.
 
     ``load_ms`` and ``connect_ms`` say what construction cost (model load, Milvus connection), so a
     one-shot ``lookalike search`` can tell a user where its seconds went (``timings``).
@@ -71,19 +105,22 @@ class Searcher:
         self.embedder.load()
         loaded = time.perf_counter()
         self.index = VectorIndex(settings)
-        self.index.open(self.embedder.tag, create=False)
+        self.models = Models(settings, self.index, self.embedder)
+        self.embedder = self.models.get(*self.index.follow())
         self.load_ms = (loaded - start) * 1000
         self.connect_ms = (time.perf_counter() - loaded) * 1000
 
     def search_bytes(self, data: bytes, k: int = 10, exclude_id: str | None = None) -> SearchResult:
         """Raises ``BadImage`` for bytes that are not a usable image."""
         start = time.perf_counter()
-        image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=self.embedder.decode_size)
+        collection, tag = self.index.follow()
+        embedder = self.embedder = self.models.get(collection, tag)
+        image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=embedder.decode_size)
         decoded = time.perf_counter()
-        vector = self.embedder.embed([image])
+        vector = embedder.embed([image])
         embedded = time.perf_counter()
         limit = k + 1 if exclude_id else k
-        hits = self.index.search(vector, limit)[0]
+        hits = self.index.search(vector, limit, collection=collection)[0]
         done = time.perf_counter()
         neighbours = [Neighbour.from_hit(h) for h in hits if h.id != exclude_id][:k]
         return SearchResult(
@@ -91,6 +128,8 @@ class Searcher:
             embed_ms=(embedded - decoded) * 1000,
             search_ms=(done - embedded) * 1000,
             decode_ms=(decoded - start) * 1000,
+            collection=collection,
+            model=tag.model,
         )
 
     def timings(self, result: SearchResult) -> dict[str, float]:

@@ -27,7 +27,7 @@ from lookalike.embedder import Embedder
 from lookalike.errors import BadInput, LookalikeError, ModelMismatch, Unavailable
 from lookalike.imaging import decode_image
 from lookalike.index import VectorIndex
-from lookalike.search import Neighbour
+from lookalike.search import Models, Neighbour
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
 
@@ -76,6 +76,7 @@ class QueryService:
         self.store = store or ObjectStore(settings)
         self.milvus_timeout = milvus_timeout
         self._index: VectorIndex | None = None
+        self._model_cache: Models | None = None
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- lifecycle
@@ -106,7 +107,7 @@ class QueryService:
                 if not index.exists():
                     index.close()
                     return None
-                index.open(self.embedder.tag, create=False)
+                index.follow()  # the alias's target, whatever model it holds (``Models`` embeds for it)
             except ModelMismatch as exc:
                 index.close()
                 raise IndexNotReady(str(exc)) from exc
@@ -125,9 +126,10 @@ class QueryService:
         if len(data) > self.settings.max_object_bytes:
             raise TooLarge(f"the image is {len(data)} bytes, over the limit of {self.settings.max_object_bytes}")
         start = time.perf_counter()
-        image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=self.embedder.decode_size)
-        vector = self.embedder.embed([image])
-        neighbours = self._search(vector, k, window)
+        embedder, collection = self._embedder()
+        image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=embedder.decode_size)
+        vector = embedder.embed([image])
+        neighbours = self._search(vector, k, window, collection=collection)
         return Found(neighbours, (time.perf_counter() - start) * 1000)
 
     def similar(self, key: str, k: int, window: Window) -> Found:
@@ -166,7 +168,26 @@ class QueryService:
             raise NotFound(f"{key!r} is not in the bucket")
         return thumbnail_bytes(got[1], px, self.settings.max_image_pixels)
 
-    def _search(self, vector: np.ndarray, k: int, window: Window, exclude: str | None = None) -> list[Neighbour]:
+    def _embedder(self) -> tuple[Embedder, str | None]:
+        """The model of the collection the alias points at now (after a reindex swap: the new one)."""
+        try:
+            index = self.index()
+            if index is None:
+                return self.embedder, None
+            collection, tag = index.follow()
+            return self._models(index).get(collection, tag), collection
+        except Unavailable:
+            self.forget_index()
+            raise
+
+    def _models(self, index: VectorIndex) -> Models:
+        if self._model_cache is None or self._model_cache.index is not index:
+            self._model_cache = Models(self.settings, index, self.embedder)
+        return self._model_cache
+
+    def _search(
+        self, vector: np.ndarray, k: int, window: Window, exclude: str | None = None, collection: str | None = None
+    ) -> list[Neighbour]:
         expr = filters.all_of(
             [
                 filters.key_prefix(self.settings.bucket, window.prefix),
@@ -174,7 +195,7 @@ class QueryService:
                 filters.not_id(exclude) if exclude else "",
             ]
         )
-        hits = self._read(lambda index: index.search(vector, k, filter=expr)[0])
+        hits = self._read(lambda index: index.search(vector, k, filter=expr, collection=collection)[0])
         return [Neighbour.from_hit(h) for h in hits]
 
     def _read(self, call: Callable[[VectorIndex], list[Any]]) -> list[Any]:

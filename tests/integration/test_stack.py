@@ -37,7 +37,9 @@ def test_stack_up_upload_search_down(tmp_path: Path) -> None:
         assert set(parts) == {"s3", "kafka", "milvus", "bridge", "worker-1", "api"}
         assert parts["api"]["address"] == f"http://127.0.0.1:{env['LOOKALIKE_API_PORT']}"
         assert all(p["state"] == "up" for p in parts.values()), parts
-        assert status["index"]["collection"] == "lookalike_images"
+        # the configured name is an alias; the worker's start created its first version behind it
+        assert status["index"]["alias"] == "lookalike_images"
+        assert status["index"]["collection"] == "lookalike_images__v1"
 
         # a second `up` is harmless: same processes
         again = run_cli(env, "stack", "up", "--workers", "1", "--no-dashboard")

@@ -1,0 +1,1 @@
+"""Changing the model without downtime: ``lookalike reindex`` (``build``) and its subcommand (``cli``)."""
