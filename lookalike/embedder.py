@@ -135,7 +135,9 @@ class TimmEmbedder:
         self._model = model
         if choice.differs:  # other vectors than torch's: never mix them into a torch-made collection
             tag = f"{tag}+{choice.runner.name}"
-        self.tag = ModelTag(model=self.model_name, weights=tag, dim=int(model.num_features))
+        # a model with a head after pooling (mobilenetv3's conv_head) outputs head_hidden_size, not num_features
+        dim = int(getattr(model, "head_hidden_size", None) or model.num_features)
+        self.tag = ModelTag(model=self.model_name, weights=tag, dim=dim)
         self._pipeline = self._build_pipeline()
         log.info(
             "model %s loaded on %s (%s, dim %d, %d threads, runtime %s)",

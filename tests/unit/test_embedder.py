@@ -89,3 +89,15 @@ def test_auto_runtime_keeps_torchs_vectors_and_tag(embedder: TimmEmbedder, cache
     images = [decode_image(p.read_bytes(), min_side=256) for p in dataset_images(9)]
     cosines = np.sum(auto.embed(images) * embedder.embed(images), axis=1)  # 9: two forward passes
     assert cosines.min() >= 1 - 1e-3, cosines
+
+
+def test_a_model_with_a_head_after_pooling_records_the_width_it_outputs(cache: Path) -> None:
+    """mobilenetv3's conv_head widens 288 pooled features to 1024: the tag (the collection's dim) says 1024."""
+    emb = TimmEmbedder(
+        model_settings(
+            model="mobilenetv3_small_050", weights=None, pretrained=False, runtime="torch", model_cache=cache
+        )
+    )
+    emb.load()
+    vectors = emb.embed([Image.new("RGB", (64, 48), (200, 30, 30))])
+    assert vectors.shape == (1, emb.tag.dim) == (1, 1024)
