@@ -100,6 +100,7 @@ class VectorIndex:
         self.name = settings.collection
         self.uri = settings.milvus_uri
         self.index_type = settings.index_type
+        self.hnsw = (settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef)
         self.timeout = timeout
         self.tag: ModelTag | None = None
         try:
@@ -155,7 +156,7 @@ class VectorIndex:
         schema.add_field("model", DataType.VARCHAR, max_length=256)
         params = self.client.prepare_index_params()
         extra = (
-            {"M": 16, "efConstruction": 200}
+            {"M": self.hnsw[0], "efConstruction": self.hnsw[1]}
             if self.index_type == "HNSW"
             else ({"nlist": 128} if self.index_type.startswith("IVF") else {})
         )
@@ -241,6 +242,12 @@ class VectorIndex:
         )
         return int(rows[0]["count(*)"]) if rows else 0
 
+    def row_count(self) -> int:
+        """The collection's row-count statistic: cheap at any size (no scan), but on Milvus it counts
+        deleted rows until compaction drops them, so it can read high; ``count`` is exact."""
+        stats = self._call(self.client.get_collection_stats, self.name)
+        return int(stats.get("row_count", 0))
+
     def iter_rows(self, fields: Sequence[str] = ("id", "etag"), batch: int = 1000) -> Iterator[dict[str, Any]]:
         """Every row (for reconciliation), in primary-key ranges of at most ``batch`` rows.
 
@@ -286,7 +293,7 @@ class VectorIndex:
 
     def search(self, vectors: np.ndarray, k: int = 10, filter: str = "") -> list[list[Hit]]:
         k = max(1, min(int(k), 1000))
-        params = {"metric_type": "IP", "params": {"ef": max(64, k)} if self.index_type == "HNSW" else {}}
+        params = {"metric_type": "IP", "params": {"ef": max(self.hnsw[2], k)} if self.index_type == "HNSW" else {}}
         result = self._call(
             self.client.search,
             self.name,

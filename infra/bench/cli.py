@@ -15,6 +15,12 @@ from lookalike.settings import Settings
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.scale:
+        from infra.bench.scale import run_scale
+
+        report = run_scale(settings, dict(os.environ), args.scale, say=lambda m: print(m, file=sys.stderr))
+        print(json.dumps(report) if args.json else json.dumps(report, indent=2))
+        return 0
     from infra.bench.options import BenchOptions, default_images
     from infra.bench.run import run_bench
     from infra.bench.stats import format_table
@@ -61,5 +67,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--n-seed", type=int, default=None, help="images for (e) (default: --n-ingest)")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64", help="batch sizes the compute floor tries")
     p.add_argument("--floor-seconds", type=float, default=2.0, help="length of each compute-floor trial")
+    p.add_argument(
+        "--scale", type=int, default=0, help="instead: N synthetic vectors on the configured Milvus (scale.py)"
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the index in (b)")
     p.set_defaults(func=cmd_bench)
