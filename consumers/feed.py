@@ -37,8 +37,11 @@ def outcomes(work: Work, rows: Sequence[IndexRow], at: int | None = None) -> lis
 
     ``duplicate_of``/``duplicate_score`` are copied from a row that carries them (the dedupe stage
     adds them); a dead letter without an object key (junk on the topic) is about no object: none.
+    A dead object's older vector is deleted too: its one outcome is ``dead`` (which implies removed).
     """
     when = now_ms() if at is None else at
+    dead = [_dead(d, when) for d in work.dead if d.key]
+    dead_ids = {d.id for d in dead}
     out = [
         FeedRecord(
             r.id,
@@ -51,9 +54,8 @@ def outcomes(work: Work, rows: Sequence[IndexRow], at: int | None = None) -> lis
         )
         for r in rows
     ]
-    out += [FeedRecord(i, "removed", when) for i in dict.fromkeys(d.id for d in work.deletes)]
-    out += [_dead(d, when) for d in work.dead if d.key]
-    return out
+    out += [FeedRecord(i, "removed", when) for i in dict.fromkeys(d.id for d in work.deletes) if i not in dead_ids]
+    return out + dead
 
 
 def _dead(letter: DeadLetter, at: int) -> FeedRecord:

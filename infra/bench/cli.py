@@ -16,11 +16,9 @@ from lookalike.settings import Settings
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.scale:
-        from infra.bench.scale import run_scale
+        from infra.bench.scale import cmd_scale
 
-        report = run_scale(settings, dict(os.environ), args.scale, say=lambda m: print(m, file=sys.stderr))
-        print(json.dumps(report) if args.json else json.dumps(report, indent=2))
-        return 0
+        return cmd_scale(args, settings)
     from infra.bench.options import BenchOptions, default_images
     from infra.bench.run import run_bench
     from infra.bench.stats import format_table

@@ -15,9 +15,14 @@ kept as a running top 10 while the rows are generated, so memory stays bounded b
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
+import os
 import secrets
+import signal
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -137,10 +142,19 @@ def wait_indexed(index: VectorIndex, rows: int, timeout_s: float, say: Say) -> f
     return time.monotonic() - start
 
 
-def measure_search(index: VectorIndex, queries: np.ndarray, k: int = K) -> tuple[list[float], list[list[int]]]:
-    """One search per query (k = 10), as a user's query is; latencies in ms and the hits' row numbers."""
-    latencies, found = [], []
+def measure_search(
+    index: VectorIndex, queries: np.ndarray, k: int = K, budget_s: float = 90.0, at_least: int = 20
+) -> tuple[list[float], list[list[int]]]:
+    """One search per query (k = 10), as a user's query is; latencies in ms and the hits' row numbers.
+
+    Stops after ``budget_s`` once ``at_least`` queries ran: on a busy 2-core machine a slow
+    configuration would otherwise take the run's whole time to say that it is slow."""
+    latencies: list[float] = []
+    found: list[list[int]] = []
+    deadline = time.monotonic() + budget_s
     for q in queries:
+        if len(latencies) >= at_least and time.monotonic() > deadline:
+            break
         t0 = time.perf_counter()
         hits = index.search(q[None, :], k=k)[0]
         latencies.append((time.perf_counter() - t0) * 1000)
@@ -220,7 +234,7 @@ def _fill_and_measure(settings: Settings, index: VectorIndex, n: int, n_queries:
         flush_s = time.perf_counter() - t0
         added = size - (steps[-1]["rows"] if steps else 0)
         index_wait_s = wait_indexed(index, size, max(120.0, size / 500), say)
-        measure_search(index, query_set[:50])  # warm-up: the server loads the new segments' index
+        measure_search(index, query_set[:50], budget_s=30)  # warm-up: the server loads the new index
         latencies, found = measure_search(index, query_set)
         step = {
             "rows": size,
@@ -252,9 +266,21 @@ def ef_sweep(index: VectorIndex, queries: np.ndarray, exact: ExactTopK) -> list[
     try:
         for ef in (32, 64, 128, 256, 512):
             index.hnsw = (saved[0], saved[1], ef)
-            latencies, found = measure_search(index, queries[:100])
+            latencies, found = measure_search(index, queries[:100], budget_s=20)
             recall = round(exact.recall(found), 4)
             out.append({"ef": ef, "recall_at_10": recall, "search_p50_ms": round(statistics.median(latencies), 2)})
     finally:
         index.hnsw = saved
     return out
+
+
+def cmd_scale(args: argparse.Namespace, settings: Settings) -> int:
+    """``lookalike bench --scale N [--json]``: progress on stderr, the report on stdout."""
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds through the clean-up: the collection is dropped, servers stopped
+
+    signal.signal(signal.SIGTERM, interrupted)
+    report = run_scale(settings, dict(os.environ), args.scale, say=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(report) if args.json else json.dumps(report, indent=2))
+    return 0
