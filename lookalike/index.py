@@ -248,15 +248,22 @@ class VectorIndex:
         stats = self._call(self.client.get_collection_stats, self.name)
         return int(stats.get("row_count", 0))
 
-    def iter_rows(self, fields: Sequence[str] = ("id", "etag"), batch: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every row (for reconciliation), in primary-key ranges of at most ``batch`` rows.
+    def iter_rows(
+        self,
+        fields: Sequence[str] = ("id", "etag"),
+        batch: int = 1000,
+        lo: str | None = None,
+        hi: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Rows with ``lo <= id < hi`` (None: unbounded), in id order, at most ``batch`` per query.
 
         Milvus (Lite above all) returns a limited query in no particular order, and pymilvus'
         query_iterator does not escape string keys; so a range that comes back full is split at the
-        median of what it returned, until each range fits in one page.
+        median of what it returned, lower half first, until each range fits in one page, which is
+        sorted here. Memory holds one page and the pending range bounds, whatever the collection.
         """
         out = list(dict.fromkeys(["id", *fields]))
-        ranges: list[tuple[str | None, str | None]] = [(None, None)]
+        ranges: list[tuple[str | None, str | None]] = [(lo, hi)]
         while ranges:
             lo, hi = ranges.pop()
             terms = []
@@ -273,7 +280,7 @@ class VectorIndex:
                 consistency_level="Strong",
             )
             if len(page) <= batch:
-                yield from page
+                yield from sorted(page, key=lambda r: str(r["id"]))
                 continue
             ids = sorted(str(r["id"]) for r in page)
             mid = ids[len(ids) // 2]

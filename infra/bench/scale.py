@@ -176,7 +176,7 @@ def live_panel_ms(settings: Settings, index: VectorIndex) -> float:
 
     watch = kafka() if not down else None  # connecting once is the dashboard's start-up, not a refresh
     t0 = time.perf_counter()
-    snapshot(lambda: index, (lambda: watch) if watch else kafka, down)  # type: ignore[arg-type,return-value]
+    snapshot(lambda: index, (lambda: watch) if watch else kafka, down)
     ms = (time.perf_counter() - t0) * 1000
     for w in watches:
         w.close()
