@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     index_type: str = "HNSW"
     hnsw_m: int = Field(16, description="HNSW graph degree (set when a collection is created)")
     hnsw_ef_construction: int = Field(200, description="HNSW build-time candidate list (at creation)")
-    hnsw_ef: int = Field(64, description="HNSW search-time candidate list (at least k)")
+    hnsw_ef: int = Field(256, description="HNSW search-time candidate list (at least k); see README scale")
     flush_rows: int = Field(
         512, description="flush after this many written rows and when writes pause; 0 leaves it to Milvus"
     )
