@@ -30,12 +30,14 @@ from typing import Any
 from consumers.budget import PixelBudget, available_cores
 from consumers.dlq import DeadLetterWriter
 from consumers.embed import embed
+from consumers.feed import FeedWriter
 from consumers.planner import Pending, Planner
 from consumers.ports import Message
 from consumers.retry import retry_until
 from consumers.writer import Writer
 from lookalike.embedder import Embedder
 from lookalike.events import ObjectEvent, object_id, split_id
+from lookalike.feed import FeedRecord, now_ms
 from lookalike.filters import prefix_upper_bound
 from lookalike.index import IndexedState, VectorIndex
 from lookalike.settings import Settings
@@ -231,7 +233,8 @@ def _reconcile(
         return
     known = {e.id for e in changed if e.state is not None}
     stages.index_objects([e.obj for e in changed if e.obj is not None], known, part)
-    _remove_gone(store, index, gone, part)
+    removed = _remove_gone(store, index, gone, part)
+    stages.publish_removed(removed)
 
 
 class _Stages:
@@ -243,6 +246,7 @@ class _Stages:
         threads = max(2, available_cores())
         self.planner = Planner(settings, store, index, embedder, threads, PixelBudget(settings.decode_budget))
         self.dlq: DeadLetterWriter | None = None
+        self.feed: FeedWriter | None = None
         self.writer: Writer | None = None
         self.index = index
 
@@ -251,7 +255,8 @@ class _Stages:
             return
         if self.writer is None:  # Kafka is needed only once something is written
             self.dlq = DeadLetterWriter(self.settings)
-            self.writer = Writer(self.index, self.dlq, flush_rows=512)
+            self.feed = FeedWriter(self.settings)  # what backfill indexes shows up in the feed too
+            self.writer = Writer(self.index, self.dlq, flush_rows=512, feed=self.feed)
         for i in range(0, len(objects), max(1, self.settings.batch_size)):
             pending = {}
             for o in objects[i : i + max(1, self.settings.batch_size)]:
@@ -267,7 +272,15 @@ class _Stages:
             report.failed += len(work.dead)
             report.unchanged += work.skipped
 
+    def publish_removed(self, ids: list[str]) -> None:
+        if ids:
+            if self.feed is None:
+                self.feed = FeedWriter(self.settings)
+            self.feed.publish([FeedRecord(i, "removed", now_ms()) for i in ids])
+
     def close(self) -> None:
+        if self.feed is not None:
+            self.feed.close()
         if self.writer is not None:
             self.writer.flush()
         if self.dlq is not None:
@@ -275,7 +288,7 @@ class _Stages:
         self.planner.close()
 
 
-def _remove_gone(store: ObjectStore, index: VectorIndex, gone: list[str], report: BackfillReport) -> None:
+def _remove_gone(store: ObjectStore, index: VectorIndex, gone: list[str], report: BackfillReport) -> list[str]:
     still_gone = []
     for oid in gone:
         bucket, key = split_id(oid)
@@ -283,3 +296,4 @@ def _remove_gone(store: ObjectStore, index: VectorIndex, gone: list[str], report
             still_gone.append(oid)
     index.delete(still_gone)
     report.removed += len(still_gone)
+    return still_gone

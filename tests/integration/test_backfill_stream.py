@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from consumers.backfill import BackfillReport, Checkpoint, backfill
+from dashboard import live
 from lookalike.index import IndexRow, VectorIndex
 from lookalike.store import ObjectStore
 from tests.conftest import make_settings
@@ -76,6 +77,12 @@ def test_prefix_is_applied_by_both_servers_and_a_crashed_run_resumes(servers, em
         index.close()
         assert ids == [f"{s.bucket}/in/2.jpg", f"{s.bucket}/in/3.jpg"]  # out/ untouched, in/0-1 trusted
         assert not Checkpoint(s, "in/").path.exists()  # finished: no checkpoint left behind
+        watch = live.KafkaWatch(s)
+        try:
+            fed = {(r.id, r.outcome) for r in watch.feed_tail()}
+        finally:
+            watch.close()
+        assert fed == {(f"{s.bucket}/in/2.jpg", "indexed"), (f"{s.bucket}/in/3.jpg", "indexed")}  # in the feed
         again = backfill(s, embedder, prefix="in/", progress=False)
         assert (again.added, again.unchanged) == (2, 2)  # a fresh run reconciles all of in/
     finally:
