@@ -60,8 +60,8 @@ def make_consumer(settings: Settings, group: str | None = None, **overrides: Any
 def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
     """Create the event topic, its dead-letter topic and its change feed (compacted) if missing.
 
-    Tansu accepts ``cleanup.policy=compact`` and keeps every record (it does not compact); Apache
-    Kafka compacts, keeping the newest outcome of each ``bucket/key``."""
+    Apache Kafka compacts the feed, keeping the newest outcome of each ``bucket/key``; Tansu accepts
+    the setting but reports no topic configs back, so compaction is not counted on there."""
     try:
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
     except KafkaError as exc:
