@@ -6,26 +6,40 @@ etag), removes vectors whose objects are gone, and leaves the rest alone. It cov
 bucket (``bucket`` and ``buckets``). It uses the same planner, embed and write stages as the
 workers, so it decides from the bucket's current state and never writes bytes older than what is
 indexed: running it beside live workers is safe.
+
+It streams: the bucket listing (S3 lists keys in order) and the index's ids (read in ordered
+primary-key ranges) are merged as two sorted streams, ``chunk`` ids at a time, so memory does not
+grow with the bucket; ``--prefix`` is applied by both servers (S3 prefix, Milvus id range). After
+each chunk the last id done and the counts so far go to a checkpoint in the state dir; an outage
+retries from there with the worker's backoff, and a run after a crash resumes from it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Iterator, Sequence
+import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
-
-from tqdm import tqdm
 
 from consumers.budget import PixelBudget, available_cores
 from consumers.dedupe import Dedupe
 from consumers.dlq import DeadLetterWriter
 from consumers.embed import embed
+from consumers.feed import FeedWriter
 from consumers.planner import Pending, Planner
 from consumers.ports import Message
+from consumers.retry import retry_until
 from consumers.writer import Writer
 from lookalike.embedder import Embedder
-from lookalike.events import ObjectEvent, object_id
+from lookalike.events import ObjectEvent, object_id, split_id
+from lookalike.feed import FeedRecord, now_ms
+from lookalike.filters import prefix_upper_bound
 from lookalike.index import IndexedState, VectorIndex
 from lookalike.settings import Settings
 from lookalike.store import ObjectInfo, ObjectStore
@@ -45,6 +59,10 @@ class BackfillReport:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def add(self, other: BackfillReport) -> None:
+        for name in ("added", "updated", "removed", "unchanged", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def summary(self) -> str:
         verb = "would be " if self.dry_run else ""
         return (
@@ -53,100 +71,235 @@ class BackfillReport:
         )
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+CHUNK = 1000
+
+
+def merged(objects: Iterator[ObjectInfo], rows: Iterator[dict[str, Any]]) -> Iterator[Entry]:
+    """Merge two id-sorted streams: each id once, with its object (or None) and its indexed state."""
+    obj = next(objects, None)
+    row = next(rows, None)
+    while obj is not None or row is not None:
+        oid = object_id(obj.bucket, obj.key) if obj is not None else None
+        rid = str(row["id"]) if row is not None else None
+        if rid is None or (oid is not None and oid < rid):
+            yield Entry(str(oid), obj, None)
+            obj = next(objects, None)
+        elif oid is None or rid < oid:
+            yield Entry(rid, None, _state(row))
+            row = next(rows, None)
+        else:
+            yield Entry(oid, obj, _state(row))
+            obj, row = next(objects, None), next(rows, None)
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    obj: ObjectInfo | None
+    state: IndexedState | None
+
+
+def _state(row: dict[str, Any] | None) -> IndexedState | None:
+    return None if row is None else IndexedState(str(row["etag"]), int(row["last_modified"]))
+
+
+def _batched(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
+    chunk: list[Entry] = []
+    for e in entries:
+        chunk.append(e)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class Checkpoint:
+    """The last id done and the counts so far, per collection and scope, in the state dir."""
+
+    def __init__(self, settings: Settings, prefix: str) -> None:
+        scope = hashlib.sha1(json.dumps([settings.watched_buckets, prefix]).encode()).hexdigest()[:12]
+        self.path = Path(settings.state_dir, "backfill", f"{settings.collection}-{scope}.json")
+
+    def load(self) -> tuple[str, BackfillReport]:
+        try:
+            doc = json.loads(self.path.read_text())
+            return str(doc["after"]), BackfillReport(**doc["report"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return "", BackfillReport()
+
+    def save(self, after: str, report: BackfillReport) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"after": after, "report": report.to_dict()}))
+        tmp.replace(self.path)  # atomic: a crash leaves the previous checkpoint
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def backfill(
-    settings: Settings, embedder: Embedder, dry_run: bool = False, prefix: str = "", progress: bool = True
+    settings: Settings,
+    embedder: Embedder,
+    dry_run: bool = False,
+    prefix: str = "",
+    progress: bool = True,
+    chunk: int = CHUNK,
+    stop: threading.Event | None = None,
 ) -> BackfillReport:
-    """Make the index equal the bucket (under ``prefix``); returns what was done."""
+    """Make the index equal the bucket (under ``prefix``); returns what was done.
+
+    Resumes from the checkpoint a crashed run left (a dry run neither reads nor writes one).
+    """
     embedder.load()
     store = ObjectStore(settings)
     index = VectorIndex(settings)
-    if index.exists() or not dry_run:
-        index.open(embedder.tag, create=True)
+    checkpoint = Checkpoint(settings, prefix)
+    after, report = ("", BackfillReport()) if dry_run else checkpoint.load()
+    if after:
+        log.info("backfill: resuming after %s", after)
+    report.dry_run = dry_run
     try:
-        buckets = settings.watched_buckets
-        bucket: dict[str, ObjectInfo] = {
-            object_id(o.bucket, o.key): o for name in buckets for o in store.list(name, prefix)
-        }
-        scopes = tuple(object_id(name, prefix) for name in buckets)
-        indexed: dict[str, IndexedState] = {}
-        if index.exists():
-            for row in index.iter_rows(("id", "etag", "last_modified")):
-                if str(row["id"]).startswith(scopes):
-                    indexed[row["id"]] = IndexedState(row["etag"], int(row["last_modified"]))
-        changed = [o for oid, o in bucket.items() if oid not in indexed or indexed[oid].etag != o.etag]
-        gone = sorted(oid for oid in indexed if oid not in bucket)
-        report = BackfillReport(unchanged=len(bucket) - len(changed), dry_run=dry_run)
-        log.info(
-            "backfill: %d objects, %d vectors; %d to index, %d to remove",
-            len(bucket),
-            len(indexed),
-            len(changed),
-            len(gone),
-        )
-        if dry_run:
-            report.added = sum(1 for o in changed if object_id(o.bucket, o.key) not in indexed)
-            report.updated = len(changed) - report.added
-            report.removed = len(gone)
-            return report
-        _index_objects(settings, store, index, embedder, changed, indexed, report, progress)
-        _remove_gone(store, index, gone, report, settings.duplicate_threshold)
+        if index.exists() or not dry_run:
+            index.open(embedder.tag, create=True)
+        stages = None if dry_run else _Stages(settings, store, index, embedder)
+        try:
+            for bucket in sorted(settings.watched_buckets, key=lambda b: f"{b}/"):  # in id order
+                if after and after >= object_id(bucket, "\U0010ffff"):
+                    continue  # a bucket the checkpoint is past
+                state = {"after": after}
+                done = retry_until(
+                    partial(_pass, store, index, stages, bucket, prefix, state, report, chunk, checkpoint, progress),
+                    stop or threading.Event(),
+                )
+                if done is None:
+                    return report
+                after = state["after"]
+        finally:
+            if stages is not None:
+                stages.close()
+        if not dry_run:
+            checkpoint.clear()
         return report
     finally:
         index.close()
 
 
-def _index_objects(
-    settings: Settings,
+def _pass(
     store: ObjectStore,
     index: VectorIndex,
-    embedder: Embedder,
-    objects: list[ObjectInfo],
-    indexed: dict[str, IndexedState],
+    stages: _Stages | None,
+    bucket: str,
+    prefix: str,
+    state: dict[str, str],
     report: BackfillReport,
+    chunk: int,
+    checkpoint: Checkpoint,
     progress: bool,
+) -> bool:
+    """One bucket from ``state["after"]`` on, chunk by chunk; an outage raises, to be retried from there."""
+    scope = object_id(bucket, prefix)
+    after = state["after"] if state["after"] >= scope else ""
+    start_key = split_id(after)[1] if after.startswith(f"{bucket}/") else ""
+    objects = store.list(bucket, prefix, start_after=start_key, page=chunk)
+    resume = after.startswith(f"{bucket}/")
+    rows = index.iter_rows(
+        ("id", "etag", "last_modified"), batch=chunk, lo=after if resume else scope, hi=prefix_upper_bound(scope)
+    )
+    rows = (r for r in rows if str(r["id"]) > after) if resume else rows  # ``id > x`` for the resumed range
+    rows = rows if index.exists() else iter(())
+    for entries in _batched(merged(objects, rows), chunk):
+        part = BackfillReport(dry_run=report.dry_run)
+        _reconcile(entries, store, index, stages, part)
+        report.add(part)
+        state["after"] = entries[-1].id
+        if stages is not None:
+            checkpoint.save(state["after"], report)
+        if progress:
+            print(f"backfill: up to {state['after']}: {report.summary()}", file=sys.stderr)
+    return True
+
+
+def _reconcile(
+    entries: list[Entry], store: ObjectStore, index: VectorIndex, stages: _Stages | None, part: BackfillReport
 ) -> None:
-    if not objects:
+    """One chunk: index what is missing or changed, remove what is gone (re-checked), count the rest."""
+    changed = [e for e in entries if e.obj is not None and (e.state is None or e.state.etag != e.obj.etag)]
+    gone = [e.id for e in entries if e.obj is None]
+    part.unchanged += sum(1 for e in entries if e.obj is not None) - len(changed)
+    if stages is None:  # dry run
+        part.added = sum(1 for e in changed if e.state is None)
+        part.updated = len(changed) - part.added
+        part.removed = len(gone)
         return
-    planner = Planner(settings, store, index, embedder, max(2, available_cores()), PixelBudget(settings.decode_budget))
-    dlq = DeadLetterWriter(settings)
-    writer = Writer(index, dlq, flush_rows=512, dedupe=Dedupe(index, settings.duplicate_threshold))
-    try:
-        with tqdm(total=len(objects), unit="img", desc="backfill", disable=not progress) as bar:
-            for chunk in _chunks(objects, max(1, settings.batch_size)):
-                pending = {}
-                for o in chunk:
-                    ev = ObjectEvent("created", o.bucket, o.key, None, o.size, None, o.last_modified_ms)
-                    pending[ev.id] = Pending(ev, Message("backfill", -1, -1, ev.id, b""))
-                work = planner.plan_events(pending)
-                writer.write(work, embed(work, embedder))
-                for upsert in work.upserts:
-                    if upsert.row.id in indexed:
-                        report.updated += 1
-                    else:
-                        report.added += 1
-                report.failed += len(work.dead)
-                report.unchanged += work.skipped
-                bar.update(len(chunk))
-    finally:
-        writer.flush()
-        dlq.close()
-        planner.close()
+    known = {e.id for e in changed if e.state is not None}
+    stages.index_objects([e.obj for e in changed if e.obj is not None], known, part)
+    removed = _remove_gone(store, index, gone, part, stages.settings.duplicate_threshold)
+    stages.publish_removed(removed)
+
+
+class _Stages:
+    """The worker's plan, embed and write stages, opened once for the whole run."""
+
+    def __init__(self, settings: Settings, store: ObjectStore, index: VectorIndex, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        threads = max(2, available_cores())
+        self.planner = Planner(settings, store, index, embedder, threads, PixelBudget(settings.decode_budget))
+        self.dlq: DeadLetterWriter | None = None
+        self.feed: FeedWriter | None = None
+        self.writer: Writer | None = None
+        self.index = index
+
+    def index_objects(self, objects: list[ObjectInfo], known: set[str], report: BackfillReport) -> None:
+        if not objects:
+            return
+        if self.writer is None:  # Kafka is needed only once something is written
+            self.dlq = DeadLetterWriter(self.settings)
+            self.feed = FeedWriter(self.settings)  # what backfill indexes shows up in the feed too
+            dedupe = Dedupe(self.index, self.settings.duplicate_threshold)
+            self.writer = Writer(self.index, self.dlq, flush_rows=512, dedupe=dedupe, feed=self.feed)
+        for i in range(0, len(objects), max(1, self.settings.batch_size)):
+            pending = {}
+            for o in objects[i : i + max(1, self.settings.batch_size)]:
+                ev = ObjectEvent("created", o.bucket, o.key, None, o.size, None, o.last_modified_ms)
+                pending[ev.id] = Pending(ev, Message("backfill", -1, -1, ev.id, b""))
+            work = self.planner.plan_events(pending)
+            self.writer.write(work, embed(work, self.embedder))
+            for upsert in work.upserts:
+                if upsert.row.id in known:
+                    report.updated += 1
+                else:
+                    report.added += 1
+            report.failed += len(work.dead)
+            report.unchanged += work.skipped
+
+    def publish_removed(self, ids: list[str]) -> None:
+        if ids:
+            if self.feed is None:
+                self.feed = FeedWriter(self.settings)
+            self.feed.publish([FeedRecord(i, "removed", now_ms()) for i in ids])
+
+    def close(self) -> None:
+        if self.feed is not None:
+            self.feed.close()
+        if self.writer is not None:
+            self.writer.flush()
+        if self.dlq is not None:
+            self.dlq.close()
+        self.planner.close()
 
 
 def _remove_gone(
     store: ObjectStore, index: VectorIndex, gone: list[str], report: BackfillReport, threshold: float
-) -> None:
-    for chunk in _chunks(gone, 256):
-        still_gone = []
-        for oid in chunk:
-            bucket, _, key = oid.partition("/")
-            if store.stat(bucket, key) is None:  # re-created since the listing? then it stays
-                still_gone.append(oid)
-        index.upsert(Dedupe(index, threshold).mark([], still_gone))  # copies of them: marks re-checked
-        index.delete(still_gone)
-        report.removed += len(still_gone)
+) -> list[str]:
+    still_gone = []
+    for oid in gone:
+        bucket, key = split_id(oid)
+        if store.stat(bucket, key) is None:  # re-created since the listing? then it stays
+            still_gone.append(oid)
+    if still_gone:
+        index.upsert(Dedupe(index, threshold).mark([], still_gone))  # their copies' marks re-checked
+    index.delete(still_gone)
+    report.removed += len(still_gone)
+    return still_gone

@@ -26,6 +26,7 @@ from functools import partial
 from consumers.budget import PixelBudget, available_cores
 from consumers.dedupe import Dedupe
 from consumers.dlq import DeadLetterWriter
+from consumers.feed import FeedWriter
 from consumers.metrics import BATCH_SIZE, LAST_COMMIT, READY, timed
 from consumers.offsets import Handoff, Offsets, Ownership
 from consumers.planner import Planner
@@ -66,9 +67,12 @@ class Worker:
         if index is None:
             return
         dlq = retry_until(partial(DeadLetterWriter, self.settings), stop, max_outage_s)
+        feed = retry_until(partial(FeedWriter, self.settings), stop, max_outage_s)
         reader = retry_until(partial(Reader, self.settings, group=self.group), stop, max_outage_s)
-        if dlq is None or reader is None:
-            index.close()
+        if dlq is None or reader is None or feed is None:
+            for client in (dlq, feed, reader, index):
+                if client is not None:
+                    client.close()
             return
         # fetch/decode threads sized to the cores this process may use (at least two, so one waits
         # on S3 while one decodes); their memory is bounded by the pixel budget, not by their number
@@ -77,7 +81,8 @@ class Worker:
         ownership = Ownership()
         # the write stage outlives `stop` so that a batch in hand is finished, then committed
         halt = threading.Event()
-        writer = Writer(index, dlq, self.settings.flush_rows, Dedupe(index, self.settings.duplicate_threshold))
+        dedupe = Dedupe(index, self.settings.duplicate_threshold)
+        writer = Writer(index, dlq, self.settings.flush_rows, dedupe=dedupe, feed=feed)
         stage = WriteStage(writer, self.embedder, ownership, planner.inflight.release, halt, max_outage_s)
         stage.start()
         offsets = Offsets(reader, collect=stage.finished)
@@ -100,6 +105,7 @@ class Worker:
             self.ready.clear()
             reader.close()
             dlq.close()
+            feed.close()
             planner.close()
             index.close()
             log.info("worker stopped after %d batches, %d events", self.batches, self.events)

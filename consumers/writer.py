@@ -19,6 +19,7 @@ from functools import partial
 
 from consumers.dedupe import Dedupe
 from consumers.embed import embed
+from consumers.feed import FeedSink, outcomes
 from consumers.metrics import timed
 from consumers.offsets import Ownership
 from consumers.planner import Work
@@ -31,13 +32,20 @@ log = logging.getLogger(__name__)
 
 
 class Writer:
-    """Upserts, deletes and dead letters of one batch; raises ``Unavailable`` if they were not accepted."""
+    """Upserts, deletes and dead letters of one batch, then its change-feed records (when a feed is
+    given); raises ``Unavailable`` if any of them was not accepted, so nothing of it is committed."""
 
     def __init__(
-        self, index: IndexWrites, dlq: DeadLetterSink, flush_rows: int = 512, dedupe: Dedupe | None = None
+        self,
+        index: IndexWrites,
+        dlq: DeadLetterSink,
+        flush_rows: int = 512,
+        dedupe: Dedupe | None = None,
+        feed: FeedSink | None = None,
     ) -> None:
         self.index = index
         self.dlq = dlq
+        self.feed = feed
         self.flush_rows = flush_rows
         self.dedupe = dedupe
         self.unflushed = 0
@@ -61,6 +69,9 @@ class Writer:
             self.unflushed += len(work.deletes)
         with timed("dlq"):
             self.dlq.send(work.dead)
+        if self.feed is not None:  # durable now: tell the feed, before the commit stage hears of it
+            with timed("feed"):
+                self.feed.publish(outcomes(work, rows))
         if self.flush_rows and self.unflushed >= self.flush_rows:
             self.flush()
 

@@ -1,7 +1,11 @@
 """The live index panel's numbers, free of Streamlit: vectors, lag, ingest rate, latest rows, dead letters.
 
-Every source can be down on its own; ``snapshot`` collects what it can and names, per part, what it
-could not get, so one dead service blanks one card of the panel and not the page.
+Nothing here scans Milvus: rate and latest come from the tail of the change feed (the last
+``FEED_TAIL`` messages of each partition of ``<topic>.indexed``, see ``lookalike/feed.py``), lag
+from Kafka offsets, and the total from the collection's row-count statistic; so a refresh costs the
+same at a thousand rows or a million. Every source can be down on its own; ``snapshot`` collects
+what it can and names, per part, what it could not get, so one dead service blanks one card of the
+panel and not the page.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pymilvus import MilvusException
 
 from lookalike.bus import Offsets, read_offsets
 from lookalike.errors import Unavailable
+from lookalike.feed import FeedRecord, read_tail
 from lookalike.index import ObjectIdParts, VectorIndex
 from lookalike.settings import Settings
 from lookalike.versions import Versions
@@ -30,6 +35,7 @@ RATE_WINDOW_MS = 60_000
 # widening look-back windows for "latest indexed": the first one holding enough rows wins
 LATEST_WINDOWS_MS = (60_000, 10 * 60_000, 3_600_000, 86_400_000, None)
 QUERY_CAP = 2000
+FEED_TAIL = 500  # feed messages read per partition on each refresh
 
 
 # ---------------------------------------------------------------- consumer lag
@@ -101,6 +107,7 @@ class KafkaWatch:
     def __init__(self, settings: Settings, timeout_ms: int = 5000) -> None:
         self.topic = settings.topic
         self.dead_letter_topic = settings.dead_letter_topic
+        self.feed_topic = settings.change_feed_topic
         self.group = settings.group
         self._lock = threading.Lock()
         options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, "request_timeout_ms": timeout_ms}
@@ -133,12 +140,11 @@ class KafkaWatch:
                 self.consumer.assign(tps)
                 for tp in tps:
                     self.consumer.seek(tp, max(begins[tp], ends[tp] - n))
-                # read until a poll comes back empty: Tansu's end offset can trail the last batch
+                # read up to the end offsets: a fetch brings whole record batches, so on Tansu (whose
+                # end offset is the last batch's base + 1) the rest of the last batch comes with it
                 deadline = time.monotonic() + timeout_s
-                while time.monotonic() < deadline:
+                while time.monotonic() < deadline and any(self.consumer.position(tp) < ends[tp] for tp in tps):
                     batch = self.consumer.poll(timeout_ms=300, max_records=500)
-                    if not batch:
-                        break
                     for records in batch.values():
                         letters.extend(parse_dead_letter(r.value, r.key, r.timestamp) for r in records)
             except KafkaError as exc:
@@ -147,6 +153,11 @@ class KafkaWatch:
                 self.consumer.unsubscribe()
         letters.sort(key=lambda d: d.time, reverse=True)
         return letters[:n]
+
+    def feed_tail(self, per_partition: int = FEED_TAIL) -> list[FeedRecord]:
+        """The change feed's most recent messages, oldest first (bounded: see ``read_tail``)."""
+        with self._lock:
+            return read_tail(self.consumer, self.feed_topic, per_partition)
 
     def close(self) -> None:
         for client in (self.consumer, self.admin):
@@ -187,7 +198,8 @@ def ingest_rate(index: VectorIndex, now_ms: int, window_ms: int = RATE_WINDOW_MS
 
 
 def latest_indexed(index: VectorIndex, now_ms: int, limit: int = 8) -> list[IndexedObject]:
-    """The ``limit`` most recently indexed rows, newest first.
+    """The ``limit`` most recently indexed rows, newest first, by scanning Milvus (not used by the
+    panel, which reads the change feed; kept for a collection without a feed).
 
     Milvus cannot sort a query, so this asks for rows newer than a cut-off, widening the look-back
     until enough come back, and sorts those here. Past ``QUERY_CAP`` rows in the first window (a
@@ -210,6 +222,38 @@ def latest_indexed(index: VectorIndex, now_ms: int, limit: int = 8) -> list[Inde
         )
         for r in rows[:limit]
     ]
+
+
+# ---------------------------------------------------------------- from the change feed
+def feed_latest(records: list[FeedRecord], limit: int = 8) -> list[IndexedObject]:
+    """The ``limit`` most recently indexed objects in the feed's tail, newest first, one per id.
+
+    An object whose newest outcome is a removal or a dead letter is not shown. The tail holds the
+    newest message of every partition, so the newest object indexed is always here.
+    """
+    newest: dict[str, FeedRecord] = {}
+    for r in sorted(records, key=lambda r: r.at):
+        newest[r.id] = r
+    indexed = [r for r in newest.values() if r.outcome == "indexed"]
+    indexed.sort(key=lambda r: (r.at, r.id), reverse=True)
+    return [IndexedObject(id=r.id, etag=r.etag or "", size=r.size or 0, indexed_at=r.at) for r in indexed[:limit]]
+
+
+def feed_rate(records: list[FeedRecord], now_ms: int, window_ms: int = RATE_WINDOW_MS) -> float:
+    """Objects indexed per second over the last ``window_ms``, from the feed's tail.
+
+    When the tail is shorter than the window (a flood filled it in less time), the rate is taken
+    over the span the tail covers instead, so a bulk load reads as its real pace, not a cap.
+    """
+    since = now_ms - window_ms
+    recent = [r for r in records if r.at > since]
+    indexed = sum(1 for r in recent if r.outcome == "indexed")
+    if not indexed:
+        return 0.0
+    span_ms = window_ms
+    if len(recent) == len(records) and len(records) > 1:  # nothing older in hand: the tail is the window
+        span_ms = max(1_000, now_ms - min(r.at for r in records))
+    return indexed / (min(span_ms, window_ms) / 1000)
 
 
 # ---------------------------------------------------------------- one refresh
@@ -253,11 +297,9 @@ def snapshot(
                 if target is not None:
                     snap.collection = target.collection
                     snap.model = target.tag.model if target.tag else None
-                snap.vectors = idx.count()
-                snap.rate_per_s = ingest_rate(idx, snap.taken_ms)
-                snap.latest = latest_indexed(idx, snap.taken_ms, latest_n)
+                snap.vectors = idx.row_count()
             else:
-                snap.vectors, snap.rate_per_s = 0, 0.0
+                snap.vectors = 0
         except Exception as exc:
             log.warning("live panel: milvus: %s", exc)
             snap.errors["milvus"] = _short(exc)
@@ -268,6 +310,9 @@ def snapshot(
             watch = kafka()
             snap.lag = watch.lag()
             snap.dead_letters = watch.dead_letters(dead_letters_n)
+            tail = watch.feed_tail()
+            snap.rate_per_s = feed_rate(tail, snap.taken_ms)
+            snap.latest = feed_latest(tail, latest_n)
         except Exception as exc:
             log.warning("live panel: kafka: %s", exc)
             snap.errors["kafka"] = _short(exc)

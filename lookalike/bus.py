@@ -58,7 +58,10 @@ def make_consumer(settings: Settings, group: str | None = None, **overrides: Any
 
 
 def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
-    """Create the event topic and its dead-letter topic if they are missing."""
+    """Create the event topic, its dead-letter topic and its change feed (compacted) if missing.
+
+    Apache Kafka compacts the feed, keeping the newest outcome of each ``bucket/key``; Tansu accepts
+    the setting but reports no topic configs back, so compaction is not counted on there."""
     try:
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
     except KafkaError as exc:
@@ -68,6 +71,12 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
         wanted = [
             NewTopic(name=settings.topic, num_partitions=partitions or settings.partitions, replication_factor=1),
             NewTopic(name=settings.dead_letter_topic, num_partitions=1, replication_factor=1),
+            NewTopic(
+                name=settings.change_feed_topic,
+                num_partitions=partitions or settings.partitions,
+                replication_factor=1,
+                topic_configs={"cleanup.policy": "compact"},
+            ),
         ]
         missing = [t for t in wanted if t.name not in existing]
         if missing:

@@ -112,6 +112,7 @@ class VectorIndex:
         self.alias: str | None = None if is_physical(settings.collection) else settings.collection
         self.uri = settings.milvus_uri
         self.index_type = settings.index_type
+        self.hnsw = (settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef)
         self.timeout = timeout
         self.bucket = settings.bucket
         self.tag: ModelTag | None = None
@@ -244,7 +245,7 @@ class VectorIndex:
         schema.add_field("duplicate_score", DataType.FLOAT)
         params = self.client.prepare_index_params()
         extra = (
-            {"M": 16, "efConstruction": 200}
+            {"M": self.hnsw[0], "efConstruction": self.hnsw[1]}
             if self.index_type == "HNSW"
             else ({"nlist": 128} if self.index_type.startswith("IVF") else {})
         )
@@ -343,17 +344,29 @@ class VectorIndex:
         )
         return int(rows[0]["count(*)"]) if rows else 0
 
+    def row_count(self) -> int:
+        """The collection's row-count statistic: cheap at any size (no scan), but on Milvus it counts
+        deleted rows until compaction drops them, so it can read high; ``count`` is exact."""
+        stats = self._call(self.client.get_collection_stats, self.name)
+        return int(stats.get("row_count", 0))
+
     def iter_rows(
-        self, fields: Sequence[str] = ("id", "etag"), batch: int = 1000, where: str = ""
+        self,
+        fields: Sequence[str] = ("id", "etag"),
+        batch: int = 1000,
+        lo: str | None = None,
+        hi: str | None = None,
+        where: str = "",
     ) -> Iterator[dict[str, Any]]:
-        """Every row (for reconciliation), in primary-key ranges of at most ``batch`` rows.
+        """Rows with ``lo <= id < hi`` (None: unbounded), in id order, at most ``batch`` per query.
 
         Milvus (Lite above all) returns a limited query in no particular order, and pymilvus'
         query_iterator does not escape string keys; so a range that comes back full is split at the
-        median of what it returned, until each range fits in one page.
+        median of what it returned, lower half first, until each range fits in one page, which is
+        sorted here. Memory holds one page and the pending range bounds, whatever the collection.
         """
         out = list(dict.fromkeys(["id", *fields]))
-        ranges: list[tuple[str | None, str | None]] = [(None, None)]
+        ranges: list[tuple[str | None, str | None]] = [(lo, hi)]
         while ranges:
             lo, hi = ranges.pop()
             terms = []
@@ -372,7 +385,7 @@ class VectorIndex:
                 consistency_level="Strong",
             )
             if len(page) <= batch:
-                yield from page
+                yield from sorted(page, key=lambda r: str(r["id"]))
                 continue
             ids = sorted(str(r["id"]) for r in page)
             mid = ids[len(ids) // 2]
@@ -438,7 +451,7 @@ class VectorIndex:
     ) -> list[list[Hit]]:
         """Nearest rows; ``collection`` pins the physical one (what ``follow`` returned beside the tag)."""
         k = max(1, min(int(k), 1000))
-        params = {"metric_type": "IP", "params": {"ef": max(64, k)} if self.index_type == "HNSW" else {}}
+        params = {"metric_type": "IP", "params": {"ef": max(self.hnsw[2], k)} if self.index_type == "HNSW" else {}}
         result = self._call(
             self.client.search,
             collection or self.name,

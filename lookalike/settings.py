@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic: str = "lookalike.events"
     dlq_topic: str | None = Field(None, description="defaults to '<topic>.dlq'")
+    feed_topic: str | None = Field(None, description="the change feed (compacted); defaults to '<topic>.indexed'")
     group: str = "lookalike-workers"
     partitions: int = 3
     session_timeout_ms: int = 6000
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     milvus_token: SecretStr = SecretStr("")
     collection: str = "lookalike_images"
     index_type: str = "HNSW"
+    hnsw_m: int = Field(16, description="HNSW graph degree (set when a collection is created)")
+    hnsw_ef_construction: int = Field(200, description="HNSW build-time candidate list (at creation)")
+    hnsw_ef: int = Field(256, description="HNSW search-time candidate list (at least k); see README scale")
     flush_rows: int = Field(
         512, description="flush after this many written rows and when writes pause; 0 leaves it to Milvus"
     )
@@ -130,6 +134,10 @@ class Settings(BaseSettings):
         return self.dlq_topic or f"{self.topic}.dlq"
 
     @property
+    def change_feed_topic(self) -> str:
+        return self.feed_topic or f"{self.topic}.indexed"
+
+    @property
     def s3_host(self) -> tuple[str, int]:
         return _host_port(self.s3_endpoint, 9000)
 
@@ -163,6 +171,7 @@ class Settings(BaseSettings):
             "bucket": name,
             "topic": f"lookalike.{name}",
             "dlq_topic": f"lookalike.{name}.dlq",
+            "feed_topic": f"lookalike.{name}.indexed",
             "group": f"lookalike-{name}",
             "collection": f"lookalike_{name.replace('-', '_')}",
             **overrides,

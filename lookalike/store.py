@@ -200,9 +200,21 @@ class ObjectStore:
             raise Unavailable("s3", f"{code or response.status}: {message}")
         raise ObjectRefused(f"{code or f'HTTP {response.status}'}: {message} (key {key!r})")
 
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, bucket: str, prefix: str = "", start_after: str = "", page: int = 1000) -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` in key order, ``page`` keys per request (S3 lists sorted).
+
+        ``list_objects`` is minio's ``_list_objects`` with every page 1,000 keys; calling the latter
+        directly lets a streaming reader (backfill) bound its memory by its own chunk size.
+        """
         with _translate():
-            for obj in self.client.list_objects(bucket, prefix=prefix or None, recursive=True):
+            listing = self.client._list_objects(
+                bucket,
+                prefix=prefix or None,
+                start_after=start_after or None,
+                max_keys=max(1, min(page, 1000)),
+                encoding_type="url",
+            )
+            for obj in listing:
                 if obj.is_dir or obj.object_name is None:
                     continue
                 yield ObjectInfo(

@@ -16,6 +16,10 @@ from lookalike.settings import Settings
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.scale:
+        from infra.bench.scale import cmd_scale
+
+        return cmd_scale(args, settings)
     from infra.bench.options import BenchOptions, default_images
     from infra.bench.run import run_bench
     from infra.bench.stats import format_table
@@ -68,6 +72,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--n-seed", type=int, default=None, help="images for (e) (default: --n-ingest)")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64", help="batch sizes the compute floor tries")
     p.add_argument("--floor-seconds", type=float, default=2.0, help="length of each compute-floor trial")
+    p.add_argument(
+        "--scale", type=int, default=0, help="instead: N synthetic vectors on the configured Milvus (scale.py)"
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the index in (b)")
     p.add_argument("--photos", action="store_true", help="also the photo workload: 12 MP JPEGs made from --images")
     p.add_argument("--photo-sources", type=int, default=PHOTO_SOURCES, help="distinct photos made (and cached)")

@@ -291,6 +291,7 @@ def test_compose_fallbacks_match_the_settings_defaults() -> None:
         if hasattr(default, "get_secret_value"):
             default = default.get_secret_value()
         default = defaults.dead_letter_topic if field == "dlq_topic" else default
+        default = defaults.change_feed_topic if field == "feed_topic" else default
         if isinstance(default, bool):
             default = str(default).lower()
         if isinstance(default, list):

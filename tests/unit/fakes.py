@@ -149,3 +149,21 @@ class Topic:
         ev = ObjectEvent(kind, bucket, key, etag, None, None, 0, None, name)  # type: ignore[arg-type]
         body = {"EventName": name, "Key": ev.id, "Records": [ev.to_record()]}
         return self.raw(json.dumps(body).encode(), partition, ev.id)
+
+
+class FakeFeed:
+    """The change feed in a list; ``fail`` outages make the next publishes raise ``Unavailable``."""
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+        self.fail = 0
+        self.attempts = 0
+
+    def publish(self, records: list[Any]) -> None:
+        from lookalike.errors import Unavailable
+
+        self.attempts += 1
+        if self.fail:
+            self.fail -= 1
+            raise Unavailable("kafka", "change-feed publish failed: broker down (fake)")
+        self.records.extend(records)

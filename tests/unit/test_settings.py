@@ -75,3 +75,10 @@ def test_as_env_round_trips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert Settings(_env_file=None) == original
+
+
+def test_the_change_feed_topic_is_derived_like_the_dead_letters() -> None:
+    base = Settings(_env_file=None)
+    assert base.change_feed_topic == "lookalike.events.indexed"
+    assert base.scoped("run-1").change_feed_topic == "lookalike.run-1.indexed"
+    assert Settings(_env_file=None, feed_topic="x.feed").change_feed_topic == "x.feed"

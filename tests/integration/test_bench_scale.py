@@ -1,0 +1,24 @@
+"""``lookalike bench --scale`` at a small N on the test servers: every key, a sane recall, nothing left."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.bench.scale import SCALE_KEYS, run_scale
+from lookalike.index import VectorIndex
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_scale_bench_reports_every_key_and_recall_and_drops_its_collection(servers) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(servers)
+    before = set(VectorIndex(settings).collections())
+    report = run_scale(settings, settings.as_env(), 2_000, say=lambda _: None, queries=40)
+    assert all(report.get(k) is not None for k in SCALE_KEYS if k != "scale_server_rss_mb"), report
+    assert "scale_server_rss_mb" in report  # None here: the test servers are not a stack with a state file
+    assert report["scale_rows"] == 2_000
+    assert report["scale_recall_at_10"] >= 0.9
+    assert report["scale_upsert_rows_per_s"] > 0 and report["scale_search_p95_ms"] >= report["scale_search_p50_ms"]
+    assert [s["rows"] for s in report["scale_steps"]] == [2_000]
+    assert set(VectorIndex(settings).collections()) == before  # dropped afterwards
