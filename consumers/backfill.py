@@ -40,7 +40,8 @@ from lookalike.embedder import Embedder
 from lookalike.events import ObjectEvent, object_id, split_id
 from lookalike.feed import FeedRecord, now_ms
 from lookalike.filters import prefix_upper_bound
-from lookalike.index import IndexedState, VectorIndex
+from lookalike.index import VectorIndex
+from lookalike.rows import IndexedState
 from lookalike.settings import Settings
 from lookalike.store import ObjectInfo, ObjectStore
 

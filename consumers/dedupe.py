@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from consumers.ports import DuplicateLookup
-from lookalike.index import IndexRow
+from lookalike.rows import IndexRow
 
 Nearest = tuple[str, float] | None
 

@@ -7,7 +7,7 @@ import dataclasses
 from consumers.metrics import timed
 from consumers.planner import Work
 from lookalike.embedder import Embedder
-from lookalike.index import IndexRow
+from lookalike.rows import IndexRow
 
 
 def embed(work: Work, embedder: Embedder) -> list[IndexRow]:

@@ -20,7 +20,7 @@ from consumers.planner import Work
 from lookalike.bus import make_producer
 from lookalike.errors import Unavailable
 from lookalike.feed import FeedRecord, now_ms
-from lookalike.index import IndexRow
+from lookalike.rows import IndexRow
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from lookalike.embedder import Embedder
 from lookalike.errors import BadInput, Unavailable
 from lookalike.events import BadEvent, ObjectEvent, parse_message
 from lookalike.imaging import content_type_of, decode_image
-from lookalike.index import IndexedState, IndexRow
+from lookalike.rows import IndexedState, IndexRow
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from kafka.structs import TopicPartition
 
-from lookalike.index import IndexedState, IndexRow
+from lookalike.rows import IndexedState, IndexRow
 from lookalike.store import ObjectInfo
 
 

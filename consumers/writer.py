@@ -26,7 +26,7 @@ from consumers.planner import Work
 from consumers.ports import DeadLetterSink, IndexWrites, Message
 from consumers.retry import retry_until
 from lookalike.embedder import Embedder
-from lookalike.index import IndexRow
+from lookalike.rows import IndexRow
 
 log = logging.getLogger(__name__)
 

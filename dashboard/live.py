@@ -25,7 +25,8 @@ from pymilvus import MilvusException
 from lookalike.bus import Offsets, read_offsets
 from lookalike.errors import Unavailable
 from lookalike.feed import FeedRecord, read_tail
-from lookalike.index import ObjectIdParts, VectorIndex
+from lookalike.index import VectorIndex
+from lookalike.rows import ObjectIdParts
 from lookalike.settings import Settings
 from lookalike.versions import Versions
 

@@ -25,7 +25,8 @@ import numpy as np
 
 from infra.stack import private_stack
 from lookalike.embedder import TimmEmbedder
-from lookalike.index import IndexRow, ModelTag, VectorIndex
+from lookalike.index import VectorIndex
+from lookalike.rows import IndexRow, ModelTag
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
 

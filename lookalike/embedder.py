@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.errors import LookalikeError
-from lookalike.index import ModelTag
+from lookalike.rows import ModelTag
 from lookalike.runtime import Runner, TorchRunner, choose_runner
 from lookalike.settings import Settings
 

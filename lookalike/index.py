@@ -11,96 +11,33 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from lookalike.errors import ModelMismatch, Unavailable
-from lookalike.events import split_id
 from lookalike.filters import key_prefix
+from lookalike.rows import (
+    DUPLICATE_FIELDS,
+    FIELDS,
+    MAX_ID,
+    TAG_PROPERTY,
+    Hit,
+    IndexedState,
+    IndexRow,
+    ModelTag,
+    id_filter,
+)
 from lookalike.settings import Settings
 from lookalike.versions import Versions, is_physical, physical_name
 
 log = logging.getLogger(__name__)
 
-MAX_ID = 2048
-TAG_PROPERTY = "lookalike.model"
 # pymilvus pings every 10 s even on an idle channel; a gRPC server's default policy (one ping per
 # 5 min without data, 2 strikes) answers that with GOAWAY "too_many_pings", and the next call on the
 # shared channel fails as if Milvus were down. Ping only while calls are in flight.
 GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": False, "grpc.keepalive_time_ms": 60_000}
-FIELDS = ["id", "etag", "size", "content_type", "event_time", "last_modified", "indexed_at", "model"]
-DUPLICATE_FIELDS = ["duplicate_of", "duplicate_score"]
-
-
-@dataclass(frozen=True)
-class ModelTag:
-    """What made the vectors: the timm name, where its weights came from, and the dimension."""
-
-    model: str
-    weights: str
-    dim: int
-
-    def describe(self) -> str:
-        return json.dumps({"lookalike": 1, **asdict(self)}, sort_keys=True)
-
-    @classmethod
-    def parse(cls, description: str) -> ModelTag | None:
-        try:
-            doc = json.loads(description or "")
-            return cls(model=str(doc["model"]), weights=str(doc["weights"]), dim=int(doc["dim"]))
-        except (ValueError, KeyError, TypeError):
-            return None
-
-
-@dataclass(frozen=True)
-class IndexRow:
-    id: str
-    vector: np.ndarray
-    etag: str
-    size: int
-    content_type: str
-    event_time: int
-    last_modified: int
-    duplicate_of: str = ""  # id (bucket/key) of the nearest other object when it is a near-copy
-    duplicate_score: float = 0.0  # their cosine similarity (0 when not marked)
-    indexed_at: int | None = None  # kept on a re-checked row; None: now
-
-
-@dataclass(frozen=True)
-class IndexedState:
-    """What the index holds for one object: enough to skip or refuse a write without the vector."""
-
-    etag: str
-    last_modified: int
-
-
-class ObjectIdParts:
-    """``bucket`` and ``key`` of a row whose ``id`` is ``bucket/key``."""
-
-    id: str
-
-    @property
-    def bucket(self) -> str:
-        return split_id(self.id)[0]
-
-    @property
-    def key(self) -> str:
-        return split_id(self.id)[1]
-
-
-@dataclass(frozen=True)
-class Hit(ObjectIdParts):
-    id: str
-    score: float
-    fields: dict[str, Any]
-
-
-def id_filter(ids: Sequence[str]) -> str:
-    """``id in [...]`` with each id quoted and escaped (keys may hold quotes and backslashes)."""
-    return "id in [" + ",".join(json.dumps(i, ensure_ascii=False) for i in ids) + "]"
 
 
 class VectorIndex:

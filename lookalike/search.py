@@ -10,7 +10,8 @@ from typing import Any
 from lookalike.embedder import Embedder, TimmEmbedder
 from lookalike.errors import ModelMismatch
 from lookalike.imaging import decode_image
-from lookalike.index import Hit, ModelTag, VectorIndex
+from lookalike.index import VectorIndex
+from lookalike.rows import Hit, ModelTag
 from lookalike.settings import Settings
 from lookalike.versions import WEIGHTS_PATH_PROPERTY, Versions, settings_for_tag
 

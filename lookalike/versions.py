@@ -28,7 +28,8 @@ from lookalike.errors import ModelMismatch
 from lookalike.settings import Settings
 
 if TYPE_CHECKING:
-    from lookalike.index import ModelTag, VectorIndex
+    from lookalike.index import VectorIndex
+    from lookalike.rows import ModelTag
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class Versions:
 
     def describe(self, name: str) -> Target | None:
         """What ``name`` (an alias or a collection) resolves to; None when it does not exist."""
-        from lookalike.index import TAG_PROPERTY, ModelTag
+        from lookalike.rows import TAG_PROPERTY, ModelTag
 
         if not self._do("has_collection", name):
             return None

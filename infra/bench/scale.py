@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.index import IndexRow, ModelTag, VectorIndex
+from lookalike.index import VectorIndex
+from lookalike.rows import IndexRow, ModelTag
 from lookalike.settings import Settings
 
 Say = Callable[[str], None]

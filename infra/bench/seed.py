@@ -11,7 +11,8 @@ from infra.bench.images import BenchImage
 from infra.bench.stats import rate
 from lookalike.embedder import Embedder
 from lookalike.imaging import decode_image
-from lookalike.index import IndexRow, VectorIndex
+from lookalike.index import VectorIndex
+from lookalike.rows import IndexRow
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)

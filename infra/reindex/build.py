@@ -34,7 +34,8 @@ from infra.parts import StackError, alive, load_state, save_state, start_part, s
 from lookalike.bus import consumer_lag, make_consumer
 from lookalike.embedder import TimmEmbedder
 from lookalike.errors import LookalikeError
-from lookalike.index import ModelTag, VectorIndex
+from lookalike.index import VectorIndex
+from lookalike.rows import ModelTag
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
 from lookalike.versions import (

@@ -102,7 +102,8 @@ def test_milvus_going_away_is_503_and_coming_back_is_served_again(
 
     from dashboard.api.app import create_app
     from lookalike.imaging import decode_image
-    from lookalike.index import IndexRow, VectorIndex
+    from lookalike.index import VectorIndex
+    from lookalike.rows import IndexRow
     from tests.conftest import make_settings
     from tests.helpers import PrivateMilvus
 
@@ -134,7 +135,8 @@ def test_an_index_of_another_model_is_503_not_mixed(servers: dict[str, str], emb
     from fastapi.testclient import TestClient
 
     from dashboard.api.app import create_app
-    from lookalike.index import ModelTag, VectorIndex
+    from lookalike.index import VectorIndex
+    from lookalike.rows import ModelTag
     from tests.conftest import make_settings
 
     settings = make_settings(servers, api_token=TOKEN)

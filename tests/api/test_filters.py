@@ -58,7 +58,8 @@ def test_expressions_are_quoted_literals() -> None:
 @pytest.fixture()
 def odd_index(servers: dict[str, str]) -> Iterator[Any]:
     """A collection of synthetic 4-d vectors under awkward keys, two buckets, event times 1000 ms apart."""
-    from lookalike.index import IndexRow, ModelTag, VectorIndex
+    from lookalike.index import VectorIndex
+    from lookalike.rows import IndexRow, ModelTag
     from tests.conftest import make_settings
 
     index = VectorIndex(make_settings(servers))

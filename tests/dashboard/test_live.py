@@ -13,7 +13,8 @@ from pymilvus import MilvusClient
 
 from dashboard import health, live
 from lookalike.errors import Unavailable
-from lookalike.index import GRPC_OPTIONS, IndexRow, ModelTag, VectorIndex
+from lookalike.index import GRPC_OPTIONS, VectorIndex
+from lookalike.rows import IndexRow, ModelTag
 from tests.conftest import make_settings
 from tests.dashboard.sample import JUNK_KEY
 from tests.helpers import free_port

@@ -11,7 +11,8 @@ import pytest
 
 from consumers.backfill import BackfillReport, Checkpoint, backfill
 from dashboard import live
-from lookalike.index import IndexRow, VectorIndex
+from lookalike.index import VectorIndex
+from lookalike.rows import IndexRow
 from lookalike.store import ObjectStore
 from tests.conftest import make_settings
 from tests.helpers import dataset_images

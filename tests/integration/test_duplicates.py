@@ -151,7 +151,8 @@ def test_a_collection_without_the_duplicate_fields_keeps_working_unmarked(server
     from pymilvus import DataType, MilvusClient
 
     from lookalike.duplicates import find_groups
-    from lookalike.index import TAG_PROPERTY, IndexRow, ModelTag, VectorIndex
+    from lookalike.index import VectorIndex
+    from lookalike.rows import TAG_PROPERTY, IndexRow, ModelTag
     from tests.conftest import make_settings
 
     settings = make_settings(servers)

@@ -111,7 +111,8 @@ def test_odd_keys_survive_encoding(pipeline):  # type: ignore[no-untyped-def]
 
 def test_other_model_is_refused(pipeline):  # type: ignore[no-untyped-def]
     from lookalike.errors import ModelMismatch
-    from lookalike.index import ModelTag, VectorIndex
+    from lookalike.index import VectorIndex
+    from lookalike.rows import ModelTag
 
     pipeline.start_worker()
     (a,) = dataset_images(1)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from pymilvus import MilvusClient
 
-from lookalike.index import GRPC_OPTIONS, IndexRow, ModelTag, VectorIndex
+from lookalike.index import GRPC_OPTIONS, VectorIndex
+from lookalike.rows import IndexRow, ModelTag
 from tests.conftest import make_settings
 from tests.milvus_server.conftest import FLAG, tier_enabled
 

@@ -13,7 +13,8 @@ from pymilvus import DataType, MilvusClient
 
 from infra.reindex import build
 from lookalike.errors import ModelMismatch
-from lookalike.index import TAG_PROPERTY, IndexRow, ModelTag, VectorIndex
+from lookalike.index import VectorIndex
+from lookalike.rows import TAG_PROPERTY, IndexRow, ModelTag
 from lookalike.versions import WEIGHTS_PATH_PROPERTY, Versions
 from tests.conftest import make_settings
 from tests.milvus_server.conftest import FLAG, tier_enabled

@@ -16,7 +16,7 @@ from PIL import Image
 from consumers.dlq import DeadLetter
 from consumers.ports import Message
 from lookalike.events import ObjectEvent
-from lookalike.index import IndexedState, IndexRow, ModelTag
+from lookalike.rows import IndexedState, IndexRow, ModelTag
 from lookalike.store import ObjectInfo
 
 

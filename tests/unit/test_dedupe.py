@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from consumers.dedupe import Dedupe
-from lookalike.index import IndexRow
+from lookalike.rows import IndexRow
 from tests.unit.fakes import FakeIndex
 
 T = 0.9

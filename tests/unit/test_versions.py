@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lookalike.errors import ModelMismatch
-from lookalike.index import ModelTag
+from lookalike.rows import ModelTag
 from lookalike.settings import Settings
 from lookalike.versions import (
     clear_migration,
