@@ -75,15 +75,16 @@ class Searcher:
         self.load_ms = (loaded - start) * 1000
         self.connect_ms = (time.perf_counter() - loaded) * 1000
 
-    def search_bytes(self, data: bytes, k: int = 10, exclude_id: str | None = None) -> SearchResult:
-        """Raises ``BadImage`` for bytes that are not a usable image."""
+    def search_bytes(self, data: bytes, k: int = 10, exclude_id: str | None = None, filter: str = "") -> SearchResult:
+        """Raises ``BadImage`` for bytes that are not a usable image. ``filter`` is a Milvus boolean
+        expression (``lookalike.filters``) applied inside the search, so ``k`` results still come back."""
         start = time.perf_counter()
         image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=self.embedder.decode_size)
         decoded = time.perf_counter()
         vector = self.embedder.embed([image])
         embedded = time.perf_counter()
         limit = k + 1 if exclude_id else k
-        hits = self.index.search(vector, limit)[0]
+        hits = self.index.search(vector, limit, filter=filter)[0]
         done = time.perf_counter()
         neighbours = [Neighbour.from_hit(h) for h in hits if h.id != exclude_id][:k]
         return SearchResult(
