@@ -42,13 +42,13 @@ def prefix_upper_bound(prefix: str) -> str | None:
     return None
 
 
-def key_prefix(bucket: str, prefix: str = "") -> str:
-    """Rows of ``bucket`` whose key starts with ``prefix`` (the whole bucket when it is empty)."""
+def key_prefix(bucket: str, prefix: str = "", field: str = "id") -> str:
+    """Rows of ``bucket`` whose key (in ``field``, an id ``bucket/key``) starts with ``prefix``."""
     lower = f"{bucket}/{prefix}"
     upper = prefix_upper_bound(lower)
-    terms = [f"id >= {literal(lower)}"]
+    terms = [f"{field} >= {literal(lower)}"]
     if upper is not None:
-        terms.append(f"id < {literal(upper)}")
+        terms.append(f"{field} < {literal(upper)}")
     return " && ".join(terms)
 
 

@@ -19,6 +19,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from lookalike.errors import ModelMismatch, Unavailable
 from lookalike.events import split_id
+from lookalike.filters import key_prefix
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 MAX_ID = 2048
 TAG_PROPERTY = "lookalike.model"
 FIELDS = ["id", "etag", "size", "content_type", "event_time", "last_modified", "indexed_at", "model"]
+DUPLICATE_FIELDS = ["duplicate_of", "duplicate_score"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class IndexRow:
     content_type: str
     event_time: int
     last_modified: int
+    duplicate_of: str = ""  # id (bucket/key) of the nearest other object when it is a near-copy
+    duplicate_score: float = 0.0  # their cosine similarity (0 when not marked)
+    indexed_at: int | None = None  # kept on a re-checked row; None: now
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,9 @@ class VectorIndex:
         self.uri = settings.milvus_uri
         self.index_type = settings.index_type
         self.timeout = timeout
+        self.bucket = settings.bucket
         self.tag: ModelTag | None = None
+        self.has_duplicates = True  # False on a collection made before the duplicate fields
         try:
             self.client = MilvusClient(
                 uri=settings.milvus_uri, token=settings.milvus_token.get_secret_value(), timeout=timeout
@@ -130,7 +137,27 @@ class VectorIndex:
                 raise ModelMismatch(f"collection {self.name!r} does not exist yet")
             self._create(tag)
         self.tag = tag
+        self.has_duplicates = self._has_fields(DUPLICATE_FIELDS)
         self._call(self.client.load_collection, self.name)
+
+    def _has_fields(self, names: Sequence[str]) -> bool:
+        """Whether the collection has these fields; an older one works on, without duplicate marks."""
+        info = self._call(self.client.describe_collection, self.name)
+        have = {f.get("name") for f in info.get("fields") or []}
+        missing = [n for n in names if n not in have]
+        if missing:
+            log.warning(
+                "collection %s has no %s field (made by an older lookalike): duplicates are not marked; "
+                "reindex into a new LOOKALIKE_COLLECTION to get them",
+                self.name,
+                "/".join(missing),
+            )
+        return not missing
+
+    @property
+    def fields(self) -> list[str]:
+        """The scalar fields this collection holds."""
+        return [*FIELDS, *DUPLICATE_FIELDS] if self.has_duplicates else list(FIELDS)
 
     def exists(self) -> bool:
         return bool(self._call(self.client.has_collection, self.name))
@@ -153,6 +180,8 @@ class VectorIndex:
         schema.add_field("last_modified", DataType.INT64)
         schema.add_field("indexed_at", DataType.INT64)
         schema.add_field("model", DataType.VARCHAR, max_length=256)
+        schema.add_field("duplicate_of", DataType.VARCHAR, max_length=MAX_ID)
+        schema.add_field("duplicate_score", DataType.FLOAT)
         params = self.client.prepare_index_params()
         extra = (
             {"M": 16, "efConstruction": 200}
@@ -195,11 +224,15 @@ class VectorIndex:
                 "content_type": r.content_type[:256],
                 "event_time": int(r.event_time),
                 "last_modified": int(r.last_modified),
-                "indexed_at": now,
+                "indexed_at": now if r.indexed_at is None else int(r.indexed_at),
                 "model": self.tag.model,
             }
             for r in rows
         ]
+        if self.has_duplicates:
+            for d, r in zip(data, rows, strict=True):
+                d["duplicate_of"] = r.duplicate_of
+                d["duplicate_score"] = float(r.duplicate_score)
         self._call(self.client.upsert, self.name, data)
 
     def flush(self) -> None:
@@ -228,7 +261,7 @@ class VectorIndex:
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[dict[str, Any]]:
         if not ids:
             return []
-        fields = [*FIELDS, "vector"] if with_vectors else FIELDS
+        fields = [*self.fields, "vector"] if with_vectors else self.fields
         return list(
             self._call(
                 self.client.query, self.name, filter=id_filter(ids), output_fields=fields, consistency_level="Strong"
@@ -241,7 +274,9 @@ class VectorIndex:
         )
         return int(rows[0]["count(*)"]) if rows else 0
 
-    def iter_rows(self, fields: Sequence[str] = ("id", "etag"), batch: int = 1000) -> Iterator[dict[str, Any]]:
+    def iter_rows(
+        self, fields: Sequence[str] = ("id", "etag"), batch: int = 1000, where: str = ""
+    ) -> Iterator[dict[str, Any]]:
         """Every row (for reconciliation), in primary-key ranges of at most ``batch`` rows.
 
         Milvus (Lite above all) returns a limited query in no particular order, and pymilvus'
@@ -257,6 +292,8 @@ class VectorIndex:
                 terms.append(f"id >= {json.dumps(lo, ensure_ascii=False)}")
             if hi is not None:
                 terms.append(f"id < {json.dumps(hi, ensure_ascii=False)}")
+            if where:
+                terms.append(f"({where})")
             page = self._call(
                 self.client.query,
                 self.name,
@@ -272,6 +309,19 @@ class VectorIndex:
             mid = ids[len(ids) // 2]
             ranges.append((mid, hi))
             ranges.append((lo, mid))
+
+    def duplicate_rows(self, prefix: str = "", min_score: float = 0.0) -> list[dict[str, Any]]:
+        """Rows marked as a near-copy (score >= ``min_score``) whose key, or whose original's key, is
+        under ``prefix`` in this bucket: ``id``, ``duplicate_of``, ``duplicate_score``."""
+        if not self.has_duplicates:
+            return []
+        marked = f'duplicate_of != "" && duplicate_score >= {float(min_score)!r}'
+        if not prefix:
+            return list(self.iter_rows(DUPLICATE_FIELDS, where=marked))
+        under = key_prefix(self.bucket, prefix)
+        target = key_prefix(self.bucket, prefix, field="duplicate_of")
+        rows = {r["id"]: r for r in self.iter_rows(DUPLICATE_FIELDS, where=f"({marked}) && (({under}) || ({target}))")}
+        return list(rows.values())
 
     def query(self, filter: str, fields: Sequence[str], limit: int | None = None) -> list[dict[str, Any]]:
         """Rows matching a Milvus ``filter`` (Strong), e.g. by ``indexed_at`` for the live panel."""
@@ -293,7 +343,7 @@ class VectorIndex:
             data=np.asarray(vectors, dtype=np.float32).tolist(),
             limit=k,
             filter=filter,
-            output_fields=[f for f in FIELDS if f != "id"],
+            output_fields=[f for f in self.fields if f != "id"],
             search_params=params,
             consistency_level="Strong",
         )
