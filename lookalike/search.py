@@ -23,6 +23,8 @@ class Neighbour:
     content_type: str
     event_time: int
     indexed_at: int
+    duplicate_of: str = ""  # id (bucket/key) of the original when the worker marked this a near-copy
+    duplicate_score: float = 0.0
 
     @classmethod
     def from_hit(cls, hit: Hit) -> Neighbour:
@@ -37,6 +39,8 @@ class Neighbour:
             content_type=str(f.get("content_type", "")),
             event_time=int(f.get("event_time", 0) or 0),
             indexed_at=int(f.get("indexed_at", 0) or 0),
+            duplicate_of=str(f.get("duplicate_of", "") or ""),
+            duplicate_score=round(float(f.get("duplicate_score", 0.0) or 0.0), 6),
         )
 
     def to_dict(self) -> dict[str, Any]:
