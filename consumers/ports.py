@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 from kafka.structs import TopicPartition
 
 from lookalike.index import IndexedState, IndexRow
@@ -70,3 +71,13 @@ class Poller(Protocol):
     """Polls batches of messages from the events topic (``consumers.reader.Reader``)."""
 
     def poll(self, max_records: int, timeout_ms: int) -> list[Message]: ...
+
+
+class DuplicateLookup(Protocol):
+    """Nearest-other searches and reverse marks for near-duplicates (``lookalike.index.VectorIndex``)."""
+
+    has_duplicates: bool
+
+    def nearest_other(self, vectors: np.ndarray, exclude: Sequence[str]) -> list[tuple[str, float] | None]: ...
+
+    def marked_as_copies_of(self, ids: Sequence[str]) -> list[IndexRow]: ...

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from functools import partial
 
 from consumers.budget import PixelBudget, available_cores
+from consumers.dedupe import Dedupe
 from consumers.dlq import DeadLetterWriter
 from consumers.metrics import BATCH_SIZE, LAST_COMMIT, READY, timed
 from consumers.offsets import Handoff, Offsets, Ownership
@@ -76,7 +77,7 @@ class Worker:
         ownership = Ownership()
         # the write stage outlives `stop` so that a batch in hand is finished, then committed
         halt = threading.Event()
-        writer = Writer(index, dlq, self.settings.flush_rows)
+        writer = Writer(index, dlq, self.settings.flush_rows, Dedupe(index, self.settings.duplicate_threshold))
         stage = WriteStage(writer, self.embedder, ownership, planner.inflight.release, halt, max_outage_s)
         stage.start()
         offsets = Offsets(reader, collect=stage.finished)

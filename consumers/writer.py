@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from consumers.dedupe import Dedupe
 from consumers.embed import embed
 from consumers.metrics import timed
 from consumers.offsets import Ownership
@@ -32,14 +33,24 @@ log = logging.getLogger(__name__)
 class Writer:
     """Upserts, deletes and dead letters of one batch; raises ``Unavailable`` if they were not accepted."""
 
-    def __init__(self, index: IndexWrites, dlq: DeadLetterSink, flush_rows: int = 512) -> None:
+    def __init__(
+        self, index: IndexWrites, dlq: DeadLetterSink, flush_rows: int = 512, dedupe: Dedupe | None = None
+    ) -> None:
         self.index = index
         self.dlq = dlq
         self.flush_rows = flush_rows
+        self.dedupe = dedupe
         self.unflushed = 0
 
     def write(self, work: Work, rows: list[IndexRow]) -> None:
-        """Write ``rows`` (the embedded upserts of ``work``), its deletes, then its dead letters."""
+        """Write ``rows`` (the embedded upserts of ``work``), its deletes, then its dead letters.
+
+        With ``dedupe``, the rows carry their near-duplicate marks, and rows of other objects whose
+        mark pointed at a rewritten or deleted id are re-marked in the same upsert.
+        """
+        if self.dedupe is not None and (rows or work.deletes):
+            with timed("dedupe"):
+                rows = self.dedupe.mark(rows, [d.id for d in work.deletes])
         if rows:
             with timed("write"):
                 self.index.upsert(rows)

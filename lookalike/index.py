@@ -323,6 +323,36 @@ class VectorIndex:
         rows = {r["id"]: r for r in self.iter_rows(DUPLICATE_FIELDS, where=f"({marked}) && (({under}) || ({target}))")}
         return list(rows.values())
 
+    def nearest_other(self, vectors: np.ndarray, exclude: Sequence[str]) -> list[tuple[str, float] | None]:
+        """For each vector, the id and similarity of its nearest row not in ``exclude`` (Strong)."""
+        if len(vectors) == 0:
+            return []
+        where = f"not ({id_filter(list(exclude))})" if exclude else ""
+        hits = self.search(np.asarray(vectors), k=1, filter=where)
+        return [(h[0].id, h[0].score) if h else None for h in hits]
+
+    def marked_as_copies_of(self, ids: Sequence[str], limit: int = 16384) -> list[IndexRow]:
+        """Rows (with vectors) whose ``duplicate_of`` is one of ``ids``: to re-check when those change."""
+        if not ids or not self.has_duplicates:
+            return []
+        where = id_filter(list(ids)).replace("id in", "duplicate_of in", 1)
+        rows = self.query(where, [*self.fields, "vector"], limit=limit)
+        return [
+            IndexRow(
+                id=str(r["id"]),
+                vector=np.asarray(r["vector"], dtype=np.float32),
+                etag=str(r["etag"]),
+                size=int(r["size"]),
+                content_type=str(r["content_type"]),
+                event_time=int(r["event_time"]),
+                last_modified=int(r["last_modified"]),
+                duplicate_of=str(r["duplicate_of"]),
+                duplicate_score=float(r["duplicate_score"]),
+                indexed_at=int(r["indexed_at"]),
+            )
+            for r in rows
+        ]
+
     def query(self, filter: str, fields: Sequence[str], limit: int | None = None) -> list[dict[str, Any]]:
         """Rows matching a Milvus ``filter`` (Strong), e.g. by ``indexed_at`` for the live panel."""
         kwargs: dict[str, Any] = {"filter": filter, "output_fields": list(fields), "consistency_level": "Strong"}

@@ -79,6 +79,19 @@ class FakeIndex:
     def etags(self) -> dict[str, str]:
         return {i: r.etag for i, r in self.rows.items()}
 
+    has_duplicates = True
+
+    def nearest_other(self, vectors: np.ndarray, exclude: Sequence[str]) -> list[tuple[str, float] | None]:
+        """Exact nearest row by inner product, leaving ``exclude`` out (ties: the smaller id)."""
+        out: list[tuple[str, float] | None] = []
+        for v in vectors:
+            scored = [(-float(np.dot(r.vector, v)), i) for i, r in self.rows.items() if i not in set(exclude)]
+            out.append((min(scored)[1], -min(scored)[0]) if scored else None)
+        return out
+
+    def marked_as_copies_of(self, ids: Sequence[str]) -> list[IndexRow]:
+        return [r for r in self.rows.values() if r.duplicate_of and r.duplicate_of in set(ids)]
+
 
 class FakeEmbedder:
     """A 'model' whose vector is the image's mean colour: enough to tell versions apart."""

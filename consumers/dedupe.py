@@ -1,0 +1,81 @@
+"""The dedupe step of the write stage: mark each new row's nearest other object when it is a near-copy.
+
+It runs after the embed stage, inside each write attempt (so an outage is retried like the write),
+and returns the rows to upsert in the same Milvus call:
+
+* each new row gets ``duplicate_of`` / ``duplicate_score`` from its nearest other object: the best
+  of a Strong index search that leaves out every id the batch rewrites or deletes (their stored
+  vectors are stale), and of the *earlier* new rows of the same batch. So two copies in one batch
+  find each other deterministically: the later one points at the earlier one;
+* rows already marked as copies of an id the batch rewrites or deletes are re-checked from their
+  stored vectors (index, the batch's new rows and each other) and re-written with the new mark or
+  none: a copy whose original was deleted is no longer marked, unless another near-copy remains.
+
+Similarities are inner products of unit vectors, i.e. cosine similarity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from consumers.ports import DuplicateLookup
+from lookalike.index import IndexRow
+
+Nearest = tuple[str, float] | None
+
+
+def _better(current: Nearest, oid: str, score: float) -> Nearest:
+    """The closer of two candidates; on a tie the one found first stays."""
+    return (oid, score) if current is None or score > current[1] else current
+
+
+def _marked(row: IndexRow, best: Nearest, threshold: float) -> IndexRow:
+    if best is not None and best[1] >= threshold:
+        return dataclasses.replace(row, duplicate_of=best[0], duplicate_score=float(best[1]))
+    return dataclasses.replace(row, duplicate_of="", duplicate_score=0.0)
+
+
+class Dedupe:
+    """Marks near-copies against ``lookup`` (``lookalike.index.VectorIndex``) at ``threshold``."""
+
+    def __init__(self, lookup: DuplicateLookup, threshold: float) -> None:
+        self.lookup = lookup
+        self.threshold = threshold
+
+    def mark(self, rows: Sequence[IndexRow], deleted: Sequence[str]) -> list[IndexRow]:
+        """``rows`` with their marks set, followed by the re-checked rows of other objects."""
+        if not self.lookup.has_duplicates or (not rows and not deleted):
+            return list(rows)
+        touched = list(dict.fromkeys([*(r.id for r in rows), *deleted]))
+        new = np.stack([np.asarray(r.vector, dtype=np.float32) for r in rows]) if rows else None
+        found = self.lookup.nearest_other(new, touched) if new is not None else []
+        out: list[IndexRow] = []
+        for i, row in enumerate(rows):
+            best = found[i]
+            for j in range(i):  # earlier rows of this batch: the later copy points at the earlier
+                if rows[j].id != row.id:
+                    best = _better(best, rows[j].id, float(new[i] @ new[j]))  # type: ignore[index]
+            out.append(_marked(row, best, self.threshold))
+        return out + self._recheck(rows, new, touched)
+
+    def _recheck(self, rows: Sequence[IndexRow], new: np.ndarray | None, touched: list[str]) -> list[IndexRow]:
+        """Rows pointing at a rewritten or deleted id, with their nearest other looked up again."""
+        gone = set(touched)
+        stale = [r for r in self.lookup.marked_as_copies_of(touched) if r.id not in gone]
+        if not stale:
+            return []
+        vectors = np.stack([np.asarray(r.vector, dtype=np.float32) for r in stale])
+        found = self.lookup.nearest_other(vectors, [*touched, *(r.id for r in stale)])
+        out = []
+        for i, row in enumerate(stale):
+            best = found[i]
+            for j, other in enumerate(rows):  # the batch's new versions are candidates too
+                best = _better(best, other.id, float(vectors[i] @ new[j]))  # type: ignore[index]
+            for j, other in enumerate(stale):  # and so are the other re-checked rows
+                if j != i:
+                    best = _better(best, other.id, float(vectors[i] @ vectors[j]))
+            out.append(_marked(row, best, self.threshold))
+        return out
