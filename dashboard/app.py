@@ -326,7 +326,7 @@ def duplicates_ui(ctx: Ctx, down: set[str]) -> None:
         "(LOOKALIKE_DUPLICATE_THRESHOLD), so a lower value finds nothing more.",
     )
     prefix = b.text_input("Key prefix", key="dup_prefix", placeholder="e.g. holidays/")
-    limit = int(c.selectbox("Groups per page", duplicates.PAGE_SIZES, index=1, key="dup_limit"))
+    limit = int(c.selectbox("Groups per page", duplicates.PAGE_SIZES, index=2, key="dup_limit"))
     if "milvus" in down:
         st.warning(duplicates.friendly_error(Unavailable("milvus", "unreachable")), icon=":material/warning:")
         return

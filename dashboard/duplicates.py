@@ -24,7 +24,7 @@ from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZES = (5, 10, 20, 50)
+PAGE_SIZES = (1, 5, 10, 20, 50)
 STATE_KEY = "duplicate_pages"
 
 
