@@ -18,6 +18,7 @@ from typing import Any
 from tqdm import tqdm
 
 from consumers.budget import PixelBudget, available_cores
+from consumers.dedupe import Dedupe
 from consumers.dlq import DeadLetterWriter
 from consumers.embed import embed
 from consumers.planner import Pending, Planner
@@ -93,7 +94,7 @@ def backfill(
             report.removed = len(gone)
             return report
         _index_objects(settings, store, index, embedder, changed, indexed, report, progress)
-        _remove_gone(store, index, gone, report)
+        _remove_gone(store, index, gone, report, settings.duplicate_threshold)
         return report
     finally:
         index.close()
@@ -113,7 +114,7 @@ def _index_objects(
         return
     planner = Planner(settings, store, index, embedder, max(2, available_cores()), PixelBudget(settings.decode_budget))
     dlq = DeadLetterWriter(settings)
-    writer = Writer(index, dlq, flush_rows=512)
+    writer = Writer(index, dlq, flush_rows=512, dedupe=Dedupe(index, settings.duplicate_threshold))
     try:
         with tqdm(total=len(objects), unit="img", desc="backfill", disable=not progress) as bar:
             for chunk in _chunks(objects, max(1, settings.batch_size)):
@@ -137,12 +138,15 @@ def _index_objects(
         planner.close()
 
 
-def _remove_gone(store: ObjectStore, index: VectorIndex, gone: list[str], report: BackfillReport) -> None:
+def _remove_gone(
+    store: ObjectStore, index: VectorIndex, gone: list[str], report: BackfillReport, threshold: float
+) -> None:
     for chunk in _chunks(gone, 256):
         still_gone = []
         for oid in chunk:
             bucket, _, key = oid.partition("/")
             if store.stat(bucket, key) is None:  # re-created since the listing? then it stays
                 still_gone.append(oid)
+        index.upsert(Dedupe(index, threshold).mark([], still_gone))  # copies of them: marks re-checked
         index.delete(still_gone)
         report.removed += len(still_gone)

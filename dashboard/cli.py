@@ -49,10 +49,12 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add ``dashboard`` and ``api`` (the query side) to the ``lookalike`` command."""
+    """Add ``dashboard``, ``api`` and ``duplicates`` (the query side) to the ``lookalike`` command."""
     from dashboard.api.cli import register as register_api
+    from dashboard.duplicates_cli import register as register_duplicates
 
     register_api(sub)
+    register_duplicates(sub)
     p = sub.add_parser(
         "dashboard",
         help="the Streamlit dashboard: search by image, watch the live index",

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m infra.dupes_eval", description=__doc__.splitlines()[0])
     p.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="folder with train/ and test/")
     p.add_argument("--per-class", type=int, default=2, help="originals per class that get edited copies")
-    p.add_argument("--min-precision", type=float, default=0.99, help="the rule: highest recall at this precision")
+    p.add_argument("--min-precision", type=float, default=0.995, help="the rule: highest recall at this precision")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     settings = Settings()

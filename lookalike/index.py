@@ -137,14 +137,14 @@ class VectorIndex:
                 raise ModelMismatch(f"collection {self.name!r} does not exist yet")
             self._create(tag)
         self.tag = tag
-        self.has_duplicates = self._has_fields(DUPLICATE_FIELDS)
+        self.check_duplicate_fields()
         self._call(self.client.load_collection, self.name)
 
-    def _has_fields(self, names: Sequence[str]) -> bool:
-        """Whether the collection has these fields; an older one works on, without duplicate marks."""
+    def check_duplicate_fields(self) -> bool:
+        """Whether the collection has the duplicate fields; an older one works on without marks."""
         info = self._call(self.client.describe_collection, self.name)
         have = {f.get("name") for f in info.get("fields") or []}
-        missing = [n for n in names if n not in have]
+        missing = [n for n in DUPLICATE_FIELDS if n not in have]
         if missing:
             log.warning(
                 "collection %s has no %s field (made by an older lookalike): duplicates are not marked; "
@@ -152,7 +152,8 @@ class VectorIndex:
                 self.name,
                 "/".join(missing),
             )
-        return not missing
+        self.has_duplicates = not missing
+        return self.has_duplicates
 
     @property
     def fields(self) -> list[str]:

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         512, description="flush after this many written rows and when writes pause; 0 leaves it to Milvus"
     )
     duplicate_threshold: float = Field(
-        0.9,
+        0.85,
         ge=0.0,
         le=1.0,
         description="cosine similarity at which the nearest other object is marked as duplicate_of (README)",

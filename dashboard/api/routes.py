@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from dashboard.api.auth import token_matches
-from dashboard.api.schemas import ObjectRow, Problem, Result, Results
+from dashboard.api.schemas import Duplicates, Group, ObjectRow, Problem, Result, Results
 from dashboard.api.service import QueryService, Window
 from lookalike.errors import BadInput
 from lookalike.filters import to_ms
@@ -91,6 +91,26 @@ def similar(
     """More like an indexed object (by its stored vector), the object itself left out. 404 if not indexed."""
     found = svc.similar(key, k, window(prefix, since, until))
     return Results(results=[Result.of(n) for n in found.neighbours], took_ms=round(found.took_ms, 2))
+
+
+@router.get("/duplicates", response_model=Duplicates)
+def duplicates(
+    svc: Service,
+    threshold: Annotated[
+        float | None,
+        Query(ge=0.0, le=1.0, description="cosine similarity (default LOOKALIKE_DUPLICATE_THRESHOLD)"),
+    ] = None,
+    prefix: Prefix = "",
+    limit: Annotated[int, Query(ge=1, le=500, description="groups per page")] = 100,
+    cursor: Annotated[str | None, Query(max_length=4096, description="next_cursor of the previous page")] = None,
+) -> Duplicates:
+    """Groups of near-duplicates (objects linked by their duplicate_of marks), sorted, one page."""
+    t = svc.settings.duplicate_threshold if threshold is None else threshold
+    try:
+        groups, nxt = svc.duplicates(t, prefix, limit, cursor)
+    except ValueError as exc:
+        raise HTTPException(422, f"cursor: {exc}") from exc
+    return Duplicates(groups=[Group(keys=g.keys, max_distance=g.max_distance) for g in groups], next_cursor=nxt)
 
 
 @router.get(

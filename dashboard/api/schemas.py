@@ -55,12 +55,16 @@ class ObjectRow(BaseModel):
     last_modified: str | None = Field(description="the object's Last-Modified when it was indexed")
     indexed_at: str | None
     model: str = Field(description="the timm model that made the vector")
-    duplicate_of: str | None = Field(None, description="key of the object this one nearly duplicates (not yet set)")
-    duplicate_score: float | None = Field(None, description="cosine similarity to duplicate_of (not yet set)")
+    duplicate_of: str | None = Field(
+        None, description="key of its nearest other object when that is a near-copy (LOOKALIKE_DUPLICATE_THRESHOLD)"
+    )
+    duplicate_score: float | None = Field(None, description="cosine similarity to duplicate_of")
 
     @classmethod
     def of(cls, bucket: str, key: str, row: dict[str, Any]) -> ObjectRow:
-        dup = row.get("duplicate_of") or None  # written by the worker once duplicate detection lands
+        dup = row.get("duplicate_of") or None  # the worker stores the id, bucket/key
+        if dup and str(dup).startswith(f"{bucket}/"):
+            dup = str(dup)[len(bucket) + 1 :]
         score = row.get("duplicate_score")
         return cls(
             key=key,
@@ -73,8 +77,18 @@ class ObjectRow(BaseModel):
             indexed_at=iso_ms(int(row.get("indexed_at") or 0)),
             model=str(row.get("model", "")),
             duplicate_of=str(dup) if dup else None,
-            duplicate_score=float(score) if dup and score is not None else None,
+            duplicate_score=round(float(score), 6) if dup and score is not None else None,
         )
+
+
+class Group(BaseModel):
+    keys: list[str] = Field(description="object keys of one group of near-duplicates, sorted")
+    max_distance: float = Field(description="1 - the lowest cosine similarity among the group's links")
+
+
+class Duplicates(BaseModel):
+    groups: list[Group] = Field(description="sorted by their first key")
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last page")
 
 
 class Problem(BaseModel):

@@ -22,6 +22,7 @@ import numpy as np
 from dashboard.health import PartHealth, port_open
 from dashboard.query import thumbnail_bytes
 from lookalike import filters
+from lookalike.duplicates import DuplicateGroup, find_groups
 from lookalike.embedder import Embedder
 from lookalike.errors import BadInput, LookalikeError, ModelMismatch, Unavailable
 from lookalike.imaging import decode_image
@@ -146,6 +147,17 @@ class QueryService:
         if not rows:
             raise NotFound(f"{key!r} is not indexed")
         return dict(rows[0])
+
+    def duplicates(
+        self, threshold: float, prefix: str, limit: int, cursor: str | None
+    ) -> tuple[list[DuplicateGroup], str | None]:
+        """One page of near-duplicate groups (``lookalike.duplicates.find_groups``); ValueError for a bad cursor."""
+        try:
+            index = self.index()
+            return find_groups(index, threshold, prefix, limit, cursor) if index is not None else ([], None)
+        except Unavailable:
+            self.forget_index()
+            raise
 
     def thumbnail(self, key: str, px: int) -> bytes:
         """A JPEG that fits in ``px`` x ``px``. Raises ``NotFound``, ``BadImage`` or ``ObjectTooLarge``."""
