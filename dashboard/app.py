@@ -23,7 +23,7 @@ from lookalike.index import VectorIndex
 from lookalike.process import setup_logging
 from lookalike.search import Searcher
 from lookalike.settings import Settings
-from lookalike.store import ObjectStore
+from lookalike.store import ObjectRefused, ObjectStore
 
 log = logging.getLogger("dashboard")
 
@@ -185,6 +185,9 @@ def query_ui(ctx: Ctx, down: set[str]) -> QuerySource | None:
             except Unavailable as exc:
                 keys = []
                 st.caption(query.friendly_error(exc))
+            except ObjectRefused as exc:  # e.g. the bucket does not exist (yet)
+                keys = []
+                st.caption(f"Cannot list bucket `{ctx.settings.bucket}`: {exc}")
             choice = st.selectbox("Object", keys, key="pick", placeholder="no objects" if not keys else None)
             if st.button("Search with this object", key="pick_search", disabled=not choice) and choice:
                 _choose_object(ctx.settings.bucket, choice)
