@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # The worker's stages, in pipeline order (consumers/metrics.py names them).
-STAGE_ORDER = ("poll", "parse", "lookup", "fetch", "decode", "infer", "write", "dlq", "commit")
+STAGE_ORDER = ("poll", "parse", "lookup", "fetch", "decode", "infer", "dedupe", "write", "dlq", "commit")
 
 REQUIRED_KEYS = (
     "compute_floor_ips",

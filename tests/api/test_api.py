@@ -182,6 +182,7 @@ def test_every_v1_route_needs_the_token(anonymous: Any, indexed: Indexed) -> Non
         lambda h: anonymous.get(path_of(key), headers=h),
         lambda h: anonymous.get(path_of(key, "/image"), headers=h),
         lambda h: anonymous.get(path_of("no/such/key"), headers=h),
+        lambda h: anonymous.get("/v1/duplicates", headers=h),
         lambda h: anonymous.get("/v1/no-such-route", headers=h),
     ]
     wrong = [

@@ -143,3 +143,44 @@ def test_deleting_the_original_clears_the_mark(dup: Pipeline, client: Any) -> No
     assert client.get(f"/v1/objects/{quote('banana/copy.jpg')}").json()["duplicate_of"] is None
     groups = client.get("/v1/duplicates").json()["groups"]
     assert [g["keys"] for g in groups] == [["ambulance/copy.jpg", "ambulance/original.jpg"]]
+
+
+def test_a_collection_without_the_duplicate_fields_keeps_working_unmarked(servers: dict[str, str]) -> None:
+    """Made by an older lookalike: opened, written and read as before; no marks, no groups."""
+    import numpy as np
+    from pymilvus import DataType, MilvusClient
+
+    from lookalike.duplicates import find_groups
+    from lookalike.index import TAG_PROPERTY, IndexRow, ModelTag, VectorIndex
+    from tests.conftest import make_settings
+
+    settings = make_settings(servers)
+    tag = ModelTag("fake", "none", 3)
+    client = MilvusClient(uri=settings.milvus_uri)
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False, description=tag.describe())
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=2048)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=3)
+    for name in ("etag", "content_type", "model"):
+        schema.add_field(name, DataType.VARCHAR, max_length=256)
+    for name in ("size", "event_time", "last_modified", "indexed_at"):
+        schema.add_field(name, DataType.INT64)
+    params = client.prepare_index_params()
+    params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+    client.create_collection(
+        settings.collection, schema=schema, index_params=params, properties={TAG_PROPERTY: tag.describe()}
+    )
+    index = VectorIndex(settings)
+    try:
+        index.open(tag, create=False)
+        assert not index.has_duplicates
+        v = np.asarray([1.0, 0.0, 0.0], dtype=np.float32)
+        index.upsert([IndexRow(f"{settings.bucket}/a", v, "e1", 1, "image/jpeg", 1, 1)])
+        index.upsert([IndexRow(f"{settings.bucket}/b", v, "e2", 1, "image/jpeg", 1, 1, f"{settings.bucket}/a", 1.0)])
+        got = index.get([f"{settings.bucket}/b"])
+        assert got and "duplicate_of" not in got[0] and got[0]["etag"] == "e2"
+        assert index.search(np.stack([v]), k=2)[0][0].score > 0.99
+        assert find_groups(index, 0.5) == ([], None)
+    finally:
+        index.drop()
+        index.close()
+        client.close()
