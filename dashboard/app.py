@@ -307,7 +307,8 @@ def results_ui(ctx: Ctx, outcome: QueryOutcome, window: SearchWindow) -> None:
                 st.caption(f"{query.format_size(n.size)} · uploaded {query.format_time(n.event_time)}")
                 copy_of = duplicates.badge(n)
                 if copy_of is not None:
-                    st.badge(copy_of, icon=":material/content_copy:", color="orange")
+                    why = f"marked by the workers: cosine similarity {n.duplicate_score:.4f} to {n.duplicate_of}"
+                    st.badge(copy_of, icon=":material/content_copy:", color="orange", help=why)
                 st.button("More like this", key=f"more:{n.id}", on_click=_choose_object, args=(n.bucket, n.key))
 
 

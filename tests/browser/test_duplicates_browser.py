@@ -37,7 +37,7 @@ def dashboard(servers: dict[str, str], embedder: object, tmp_path: Path) -> Iter
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")
-def test_duplicates_tab_groups_an_image_with_its_edited_copy(dashboard) -> None:  # type: ignore[no-untyped-def]
+def test_duplicates_tab_groups_an_image_with_its_edited_copy(dashboard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect, sync_playwright
 
     sample, url = dashboard
@@ -74,5 +74,17 @@ def test_duplicates_tab_groups_an_image_with_its_edited_copy(dashboard) -> None:
                     img = images.nth(i)
                     wait_for(lambda img=img: img.evaluate("i => i.complete && i.naturalWidth > 0"), 30, what="thumb")
             page.screenshot(path=str(ARTIFACTS / "dashboard-duplicates.png"), full_page=True)
+
+            # a search with the copy: it finds itself first, with the badge naming its original
+            copy, original = next(iter(sample.copies.items()))
+            query = tmp_path / "copy.jpg"
+            query.write_bytes(sample.keys[copy])
+            page.get_by_role("tab", name="Search").click()
+            _wait_until_idle(page)
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(query))
+            first = page.locator('[data-testid="stTabPanel"]').first.locator(".st-key-result-1")
+            expect(first.get_by_text(copy, exact=True)).to_be_visible()
+            expect(first.get_by_text(f"duplicate of {original}")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "dashboard-duplicate-badge.png"), full_page=True)
         finally:
             browser.close()
