@@ -84,7 +84,7 @@ def test_duplicates_tab_groups_an_image_with_its_edited_copy(dashboard, tmp_path
             page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(query))
             first = page.locator('[data-testid="stTabPanel"]').first.locator(".st-key-result-1")
             expect(first.get_by_text(copy, exact=True)).to_be_visible()
-            expect(first.get_by_text(f"duplicate of {original}")).to_be_visible()
+            expect(first.get_by_text(f"duplicate of {original}").first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "dashboard-duplicate-badge.png"), full_page=True)
         finally:
             browser.close()
