@@ -11,18 +11,23 @@ import os
 import sys
 from typing import Any
 
+from dashboard.access import upload_limit_mb
 from lookalike.process import HelpFormatter
 from lookalike.settings import Settings
 
 HELP = HelpFormatter
 
 
-def streamlit_command(app: str, port: int, address: str) -> list[str]:
-    """Headless, no file watcher, viewer toolbar, no usage stats: a service, not a dev server."""
+def streamlit_command(app: str, port: int, address: str, max_object_bytes: int = 50 * 1024 * 1024) -> list[str]:
+    """Headless, no file watcher, viewer toolbar, no usage stats: a service, not a dev server.
+
+    The uploader takes no more than the workers would index (``LOOKALIKE_MAX_OBJECT_BYTES``), so a
+    huge file is refused by Streamlit's server before it is held in memory."""
     return [
         *(sys.executable, "-m", "streamlit", "run", app),
         *("--server.port", str(port), "--server.address", address),
         *("--server.headless", "true", "--server.fileWatcherType", "none"),
+        *("--server.maxUploadSize", str(upload_limit_mb(max_object_bytes))),
         *("--client.toolbarMode", "viewer", "--browser.gatherUsageStats", "false"),
     ]
 
@@ -35,7 +40,11 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     port = args.port if args.port is not None else settings.dashboard_port
     print(f"dashboard: http://{args.address}:{port}", file=sys.stderr, flush=True)
-    os.execve(sys.executable, streamlit_command(spec.origin, port, args.address), {**os.environ, **settings.as_env()})
+    os.execve(
+        sys.executable,
+        streamlit_command(spec.origin, port, args.address, settings.max_object_bytes),
+        {**os.environ, **settings.as_env()},
+    )
     return 0  # not reached
 
 

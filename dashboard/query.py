@@ -12,12 +12,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from itertools import islice
 
 from PIL import Image, ImageOps
 
 from dashboard.health import LABELS as SERVICE_LABELS
+from lookalike import filters
 from lookalike.errors import BadInput, LookalikeError, ModelMismatch, Unavailable
 from lookalike.imaging import BadImage, decode_image
 from lookalike.search import Searcher, SearchResult
@@ -59,6 +60,55 @@ class QuerySource:
     def exclude_id(self) -> str | None:
         """A bucket object is its own best match: leave it out of "more like this"."""
         return f"{self.bucket}/{self.key}" if self.kind == "object" else None
+
+
+@dataclass(frozen=True)
+class SearchWindow:
+    """Which indexed objects a search may return: keys under ``prefix`` (in the dashboard's bucket),
+    uploaded on or after the day ``since`` and on or before the day ``until`` (UTC days, as shown).
+
+    It becomes a Milvus filter (``lookalike.filters``, as the API's), applied inside the search: the
+    top k are the best k of the matching objects, not what is left of the global top k.
+    """
+
+    prefix: str = ""
+    since: date | None = None
+    until: date | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.prefix) or self.since is not None or self.until is not None
+
+    def problem(self) -> str | None:
+        """A sentence when the window can hold nothing, instead of an empty result."""
+        if self.since is not None and self.until is not None and self.since > self.until:
+            return f"The upload date range is empty: {self.since} is after {self.until}."
+        return None
+
+    def expression(self, bucket: str) -> str:
+        """The Milvus filter; empty when nothing is filtered (every indexed object may come back)."""
+        start = _day_start(self.since) if self.since is not None else None
+        # the whole of the ``until`` day: up to its last millisecond
+        end = _day_start(self.until + timedelta(days=1)) - timedelta(milliseconds=1) if self.until else None
+        return filters.all_of(
+            [
+                filters.key_prefix(bucket, self.prefix) if self.prefix else "",
+                filters.uploaded_between(start, end),
+            ]
+        )
+
+    def describe(self) -> str:
+        """One line naming the filter, shown above the results."""
+        parts = []
+        if self.prefix:
+            parts.append(f"keys under `{self.prefix}`")
+        if self.since is not None or self.until is not None:
+            parts.append(f"uploaded {self.since or '…'} to {self.until or '…'} (UTC)")
+        return "Only " + " · ".join(parts) if parts else "All indexed objects"
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -153,10 +203,12 @@ def run_query(
     k: int,
     max_bytes: int,
     max_pixels: int = 80_000_000,
+    filter: str = "",
 ) -> QueryOutcome:
     """Read the query, check it, preview it and search; any failure becomes ``error``.
 
-    ``total_ms`` is the search itself: decode, embed and the Milvus query.
+    ``total_ms`` is the search itself: decode, embed and the Milvus query. ``filter`` (a
+    ``SearchWindow.expression``) limits which indexed objects may come back.
 
     ``searcher`` and ``load`` are called here, inside the guard, so that a Milvus outage while the
     searcher is created or an S3 outage while the object is read gets the same treatment as a bad file.
@@ -171,7 +223,7 @@ def run_query(
         preview = thumbnail_bytes(data, PREVIEW_PX, max_pixels)
         ready = searcher()  # may load the model once per process: not part of the query's time
         start = time.perf_counter()
-        result = ready.search_bytes(data, k=k, exclude_id=source.exclude_id)
+        result = ready.search_bytes(data, k=k, exclude_id=source.exclude_id, filter=filter)
     except Exception as exc:
         if isinstance(exc, LookalikeError):
             log.info("query %s refused: %s", source.name, exc)

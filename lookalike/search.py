@@ -27,6 +27,8 @@ class Neighbour:
     content_type: str
     event_time: int
     indexed_at: int
+    duplicate_of: str = ""  # id (bucket/key) of the original when the worker marked this a near-copy
+    duplicate_score: float = 0.0
 
     @classmethod
     def from_hit(cls, hit: Hit) -> Neighbour:
@@ -41,6 +43,8 @@ class Neighbour:
             content_type=str(f.get("content_type", "")),
             event_time=int(f.get("event_time", 0) or 0),
             indexed_at=int(f.get("indexed_at", 0) or 0),
+            duplicate_of=str(f.get("duplicate_of", "") or ""),
+            duplicate_score=round(float(f.get("duplicate_score", 0.0) or 0.0), 6),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,8 +115,9 @@ class Searcher:
         self.load_ms = (loaded - start) * 1000
         self.connect_ms = (time.perf_counter() - loaded) * 1000
 
-    def search_bytes(self, data: bytes, k: int = 10, exclude_id: str | None = None) -> SearchResult:
-        """Raises ``BadImage`` for bytes that are not a usable image."""
+    def search_bytes(self, data: bytes, k: int = 10, exclude_id: str | None = None, filter: str = "") -> SearchResult:
+        """Raises ``BadImage`` for bytes that are not a usable image. ``filter`` is a Milvus boolean
+        expression (``lookalike.filters``) applied inside the search, so ``k`` results still come back."""
         start = time.perf_counter()
         collection, tag = self.index.follow()
         embedder = self.embedder = self.models.get(collection, tag)
@@ -121,7 +126,7 @@ class Searcher:
         vector = embedder.embed([image])
         embedded = time.perf_counter()
         limit = k + 1 if exclude_id else k
-        hits = self.index.search(vector, limit, collection=collection)[0]
+        hits = self.index.search(vector, limit, filter=filter, collection=collection)[0]
         done = time.perf_counter()
         neighbours = [Neighbour.from_hit(h) for h in hits if h.id != exclude_id][:k]
         return SearchResult(

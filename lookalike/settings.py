@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     api_port: int = 8090
     api_token: SecretStr = Field(SecretStr("lookalike-api-dev-token"), description="bearer token of every /v1 route")
 
+    # --- dashboard access: empty (the local stack) means no login; compose requires one
+    dashboard_password: SecretStr = Field(
+        SecretStr(""), description="password the dashboard asks for before showing anything; empty: no login"
+    )
+
     # --- worker robustness
     buckets: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="more buckets to index besides `bucket` (comma-separated)"

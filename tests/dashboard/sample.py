@@ -5,12 +5,14 @@ Keys are ``<class>/<file>``, so a neighbour's class is the first path segment of
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageEnhance, ImageOps
 
 from tests.helpers import DATASET, REPO, wait_for
 
@@ -72,3 +74,53 @@ def png_claiming(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+# ---------------------------------------------------------------- near-duplicates
+DUP_CLASSES = ("ambulance", "brain_coral", "banana")
+DUP_PER_CLASS = 3
+DUP_THRESHOLD = 0.9  # fixed here: the edits below score 0.94-0.99 against their originals, distinct images < 0.7
+
+
+@dataclass(frozen=True)
+class DuplicateSample:
+    keys: dict[str, bytes]  # key -> the bytes uploaded
+    copies: dict[str, str]  # copy key -> original key
+
+    def groups(self) -> list[list[str]]:
+        """The expected groups: each original with its copy, sorted like ``find_groups`` sorts them."""
+        return sorted(sorted([original, copy]) for copy, original in self.copies.items())
+
+
+def edited_copy(data: bytes) -> bytes:
+    """A mirrored, 10% brighter JPEG re-encode of ``data``: an edited copy, not the same bytes."""
+    image = ImageOps.mirror(Image.open(io.BytesIO(data)).convert("RGB"))
+    out = io.BytesIO()
+    ImageEnhance.Brightness(image).enhance(1.1).save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+def index_duplicates(pipeline: object) -> DuplicateSample:
+    """Upload three images of each of three classes, then edited copies of the first ambulance and
+    the first brain coral; return once the copies are indexed and marked (by the real worker)."""
+    settings = pipeline.settings  # type: ignore[attr-defined]
+    store = pipeline.store  # type: ignore[attr-defined]
+    keys: dict[str, bytes] = {}
+    for cls in DUP_CLASSES:
+        for path in sorted((DATASET / "train" / cls).iterdir())[:DUP_PER_CLASS]:
+            keys[f"{cls}/{path.name}"] = path.read_bytes()
+    copies = {}
+    for cls in DUP_CLASSES[:2]:
+        original = next(k for k in keys if k.startswith(f"{cls}/"))
+        copies[f"{cls}/edited-copy.jpg"] = original
+    pipeline.start_worker()  # type: ignore[attr-defined]
+    for key, data in keys.items():  # originals first, so the copies are the ones marked
+        store.put_bytes(settings.bucket, key, data, "image/jpeg")
+    want = {f"{settings.bucket}/{k}" for k in keys}
+    wait_for(lambda: set(pipeline.indexed()) == want, 180, interval=1.0, what="originals indexed")  # type: ignore[attr-defined]
+    for copy, original in copies.items():
+        keys[copy] = edited_copy(keys[original])
+        store.put_bytes(settings.bucket, copy, keys[copy], "image/jpeg")
+    want |= {f"{settings.bucket}/{k}" for k in copies}
+    wait_for(lambda: set(pipeline.indexed()) == want, 180, interval=1.0, what="copies indexed")  # type: ignore[attr-defined]
+    return DuplicateSample(keys, copies)

@@ -175,3 +175,96 @@ def test_live_panel_shows_vectors_lag_latest_and_dead_letters(indexed, monkeypat
     latest = [c.split("\n")[0].strip() for c in (cap.value for cap in live.caption) if "ago" in c]
     assert len(latest) == 8 and set(latest) <= set(sample.keys)
     assert len(live.get("image")) == 8
+
+
+# ---------------------------------------------------------------- filters, duplicates, badge
+@pytest.mark.integration
+def test_search_filters_by_key_prefix_and_upload_date(indexed, monkeypatch):  # type: ignore[no-untyped-def]
+    from datetime import date, timedelta
+
+    pipeline, sample = indexed
+    use_settings(monkeypatch, pipeline.settings)
+    key = next(k for k in sample.keys if k.startswith("banana/"))
+    at = _app()
+    at.text_input(key="f_prefix").input("ambulance/")
+    at.run()
+    _upload(at, "my banana.jpg", sample.path(key).read_bytes())
+    shown = _neighbour_captions(at)
+    assert len(shown) == 5 and all(c.startswith("ambulance/") for c in shown), shown  # all five, nothing else
+    assert any("Only keys under `ambulance/`" in c.value for c in _search_tab(at).caption)
+
+    at.text_input(key="f_prefix").input("")
+    at.date_input(key="f_since").set_value(date.today() + timedelta(days=2))
+    at.run()
+    assert not _neighbour_captions(at)
+    assert any("Nothing indexed matches the filter" in i.value for i in _search_tab(at).info)
+
+    at.date_input(key="f_until").set_value(date.today() - timedelta(days=2))
+    at.run()
+    assert "The upload date range is empty" in _search_tab(at).warning[0].value
+
+
+def _groups(at: AppTest) -> list[list[str]]:
+    """Keys shown in each group of the Duplicates tab, in order."""
+    tab = at.tabs[2]
+    images = [c for img in tab.get("image") for c in img.captions]
+    sizes = [
+        int(md.value.split("· ", 1)[1].split(" images", 1)[0]) for md in tab.markdown if md.value.startswith("**Group ")
+    ]
+    out: list[list[str]] = []
+    start = 0
+    for n in sizes:
+        out.append(images[start : start + n])
+        start += n
+    assert start == len(images), (sizes, images)
+    return out
+
+
+@pytest.mark.integration
+def test_duplicates_tab_shows_groups_threshold_prefix_and_pages(duplicated, monkeypatch):  # type: ignore[no-untyped-def]
+    pipeline, sample = duplicated
+    use_settings(monkeypatch, pipeline.settings)
+    at = _app()
+    tab = at.tabs[2]
+    assert at.slider(key="dup_threshold").value == pytest.approx(pipeline.settings.duplicate_threshold)
+    assert _groups(at) == sample.groups()
+    captions = [c.value for c in tab.caption]
+    for original in sample.copies.values():
+        assert f"copy of {original}" in captions
+    assert "Page 1" in captions
+
+    at.text_input(key="dup_prefix").input("brain_coral/")
+    at.run()
+    assert _groups(at) == [g for g in sample.groups() if g[0].startswith("brain_coral/")]
+
+    at.text_input(key="dup_prefix").input("")
+    at.selectbox(key="dup_limit").set_value(1)
+    at.run()
+    assert _groups(at) == sample.groups()[:1]
+    at.button(key="dup_next").click()
+    at.run()
+    assert _groups(at) == sample.groups()[1:2] and "Page 2" in [c.value for c in at.tabs[2].caption]
+    assert not [b for b in at.tabs[2].button if b.key == "dup_next"], "the last page has no Next"
+    at.button(key="dup_prev").click()
+    at.run()
+    assert _groups(at) == sample.groups()[:1]
+
+    at.slider(key="dup_threshold").set_value(1.0)
+    at.run()
+    assert _groups(at) == []
+    assert any("No near-duplicates at this threshold" in i.value for i in at.tabs[2].info)
+
+
+@pytest.mark.integration
+def test_a_search_result_that_is_a_known_duplicate_has_a_badge(duplicated, monkeypatch):  # type: ignore[no-untyped-def]
+    pipeline, sample = duplicated
+    use_settings(monkeypatch, pipeline.settings)
+    copy, original = next(iter(sample.copies.items()))
+    at = _app()
+    _upload(at, "original.jpg", sample.keys[original])
+    shown = _neighbour_captions(at)
+    assert shown[:2] == [original, copy], shown
+    badges = [m.value for m in _search_tab(at).markdown if "duplicate of" in m.value]
+    # one badge per marked copy among the results, in result order, naming its original; none elsewhere
+    want = [f"duplicate of {sample.copies[k]}]" for k in shown if k in sample.copies]
+    assert len(want) == len(sample.copies) and [b.split(": ", 1)[1] for b in badges] == want, badges

@@ -17,7 +17,7 @@ def test_stack_up_starts_the_dashboard_and_prints_its_url(tmp_path: Path) -> Non
     env = stack_env(tmp_path)
     port = int(env["LOOKALIKE_DASHBOARD_PORT"])
     try:
-        up = run_cli(env, "stack", "up", "--workers", "0", "--no-api")
+        up = run_cli(env, "stack", "up", "--workers", "0", "--no-api")  # the API has tests of its own
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"dashboard: http://127.0.0.1:{port}" in up.stdout
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=10) as r:

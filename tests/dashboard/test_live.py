@@ -164,6 +164,8 @@ def test_latest_rows_come_newest_first_and_the_look_back_widens(servers: dict[st
                 "last_modified": at,
                 "indexed_at": at,
                 "model": "test",
+                "duplicate_of": "",
+                "duplicate_score": 0.0,
             }
             for oid, at in old + recent
         ]

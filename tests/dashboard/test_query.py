@@ -133,3 +133,65 @@ def test_search_from_a_bucket_object_and_thumbnails_from_s3(indexed) -> None:  #
         k for k in sample.keys if k.startswith("basketball/")
     )
     assert len(query.list_keys(store, s.bucket, limit=3)) == 3
+
+
+# ---------------------------------------------------------------- the search window (prefix, upload dates)
+def test_window_filter_is_a_key_range_and_whole_utc_days() -> None:
+    from datetime import date, datetime, timezone
+
+    from dashboard.query import SearchWindow
+
+    assert SearchWindow().expression("images") == "" and not SearchWindow().active
+    w = SearchWindow("a/", date(2026, 3, 1), date(2026, 3, 2))
+    start = int(datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    end = int(datetime(2026, 3, 3, tzinfo=timezone.utc).timestamp() * 1000) - 1
+    assert w.expression("images") == (
+        f'(id >= "images/a/" && id < "images/a0") && (event_time >= {start} && event_time <= {end})'
+    )
+    assert SearchWindow(until=date(2026, 3, 2)).expression("b") == f"(event_time <= {end})"
+    assert w.active and w.problem() is None
+    assert w.describe() == "Only keys under `a/` · uploaded 2026-03-01 to 2026-03-02 (UTC)"
+    backwards = SearchWindow(since=date(2026, 3, 2), until=date(2026, 3, 1))
+    assert backwards.problem() == "The upload date range is empty: 2026-03-02 is after 2026-03-01."
+
+
+@pytest.mark.integration
+def test_window_is_applied_in_milvus_and_still_returns_k(indexed) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timedelta, timezone
+
+    from dashboard.query import SearchWindow
+
+    pipeline, sample = indexed
+    s = pipeline.settings
+    key = next(k for k in sample.keys if k.startswith("banana/"))
+    data = sample.path(key).read_bytes()
+    searcher = Searcher(s, embedder=pipeline.embedder)
+    try:
+
+        def search(window: SearchWindow, k: int = 4) -> list[str]:
+            out = query.run_query(
+                lambda: searcher,
+                QuerySource.upload("q", "id"),
+                lambda: data,
+                k,
+                10**8,
+                filter=window.expression(s.bucket),
+            )
+            assert out.ok, out.error
+            return [n.key for n in out.result.neighbours]  # type: ignore[union-attr]
+
+        everything = searcher.search_bytes(data, k=50).neighbours
+        ambulances = search(SearchWindow("ambulance/"))
+        assert len(ambulances) == 4 and all(k.startswith("ambulance/") for k in ambulances)
+        assert search(SearchWindow("ambulance/"), k=50) == [n.key for n in everything if n.key.startswith("ambulance/")]
+        assert search(SearchWindow("no-such-prefix/"), k=5) == []
+        # upload days of the sample (UTC), from the rows themselves: no dependence on the clock
+        days = sorted({datetime.fromtimestamp(n.event_time / 1000, tz=timezone.utc).date() for n in everything})
+        first, last = days[0], days[-1]
+        assert search(SearchWindow(since=first, until=last), k=50) == [n.key for n in everything]
+        assert search(SearchWindow(since=last + timedelta(days=1))) == []
+        assert search(SearchWindow(until=first - timedelta(days=1))) == []
+        bananas = search(SearchWindow("banana/", since=first), k=50)
+        assert bananas[0] == key and bananas == [n.key for n in everything if n.key.startswith("banana/")]
+    finally:
+        searcher.close()
