@@ -17,13 +17,19 @@ import streamlit as st
 
 from dashboard import access, duplicates, health, live, query
 from dashboard.query import QueryOutcome, QuerySource, SearchWindow
-from lookalike.embedder import TimmEmbedder
+from dashboard.resources import (
+    Ctx,
+    bucket_keys,
+    open_duplicate_index,
+    open_index,
+    open_kafka,
+    open_searcher,
+    open_store,
+)
 from lookalike.errors import LookalikeError, Unavailable
-from lookalike.index import VectorIndex
 from lookalike.process import setup_logging
 from lookalike.search import Searcher
 from lookalike.settings import Settings
-from lookalike.store import ObjectStore
 from lookalike.versions import read_migration
 
 log = logging.getLogger("dashboard")
@@ -32,67 +38,6 @@ LIVE_REFRESH_S = 5
 GRID_COLUMNS = 4
 GROUP_COLUMNS = 6
 LATEST_SHOWN = 8
-
-
-# ---------------------------------------------------------------- heavy objects, once per process
-@st.cache_resource(show_spinner="Loading the model…")
-def load_embedder(key: str, _settings: Settings) -> TimmEmbedder:
-    embedder = TimmEmbedder(_settings)
-    embedder.load()
-    return embedder
-
-
-@st.cache_resource(show_spinner=False)
-def open_searcher(key: str, _settings: Settings) -> Searcher:
-    """Not cached when it fails (no collection yet, Milvus down): the next query tries again."""
-    return Searcher(_settings, embedder=load_embedder(key, _settings))
-
-
-@st.cache_resource(show_spinner=False)
-def open_index(key: str, _settings: Settings) -> VectorIndex:
-    return VectorIndex(_settings)
-
-
-@st.cache_resource(show_spinner=False)
-def open_duplicate_index(key: str, _settings: Settings) -> VectorIndex:
-    """Not cached when it fails (no collection yet, Milvus down): the next page view tries again."""
-    return duplicates.open_index(_settings)
-
-
-@st.cache_resource(show_spinner=False)
-def open_store(key: str, _settings: Settings) -> ObjectStore:
-    return ObjectStore(_settings)
-
-
-@st.cache_resource(show_spinner=False)
-def open_kafka(key: str, _settings: Settings) -> live.KafkaWatch:
-    return live.KafkaWatch(_settings)
-
-
-@st.cache_data(max_entries=4000, show_spinner=False)
-def thumbnail(key: str, bucket: str, object_key: str, etag: str, _settings: Settings) -> bytes | None:
-    """Keyed by etag, so an overwritten object gets a new thumbnail; an S3 outage is not cached."""
-    store = open_store(key, _settings)
-    return query.fetch_thumbnail(store, bucket, object_key, max_pixels=_settings.max_image_pixels)
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def bucket_keys(key: str, prefix: str, _settings: Settings) -> list[str]:
-    return query.list_keys(open_store(key, _settings), _settings.bucket, prefix)
-
-
-class Ctx:
-    """The settings and their cache key, handed to every ``*_ui`` function."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.key = settings.model_dump_json()
-
-    def thumb(self, bucket: str, object_key: str, etag: str) -> bytes | None:
-        try:
-            return thumbnail(self.key, bucket, object_key, etag, self.settings)
-        except Unavailable:
-            return None
 
 
 # ---------------------------------------------------------------- page
