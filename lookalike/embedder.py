@@ -40,7 +40,7 @@ class Embedder(Protocol):
 
     @property
     def decode_size(self) -> int | None:
-        """The shorter side images must keep when decoded (``decode_image(min_side=...)``): the
+        """The shorter side images must keep when decoded (``decode_image(min_side=...)``): twice the
         model's resize size before its centre crop. ``None``: decode at full size (before ``load``,
         or with draft decoding turned off)."""
         ...
@@ -74,6 +74,9 @@ def weights_tag(settings: Settings) -> str:
                 digest.update(chunk)
         return f"file:{path.name}:{digest.hexdigest()[:12]}"
     return "timm-pretrained" if settings.pretrained else "random-init:seed0"
+
+
+DRAFT_MARGIN = 2  # JPEGs decode to at least this many times the model's resize size (see ``load``)
 
 
 def resize_size(data_config: dict[str, Any]) -> int:
@@ -121,7 +124,9 @@ class TimmEmbedder:
             model.half()
         config = resolve_data_config({}, model=model)
         self._transform = create_transform(**config)
-        self._decode_size = resize_size(config) if self.settings.draft_decode else None
+        # twice the resize size: at 1x (a 12 MP photo decoded at 1/8), hit@1 on the 12 MP eval set
+        # fell 0.02 below full decoding; at 2x (1/4) every measure stays within 0.005 of it
+        self._decode_size = DRAFT_MARGIN * resize_size(config) if self.settings.draft_decode else None
         choice = choose_runner(
             self.settings.runtime,
             model_name=self.model_name,
