@@ -24,7 +24,7 @@ from dashboard.api.metrics import RequestMetrics
 from dashboard.api.schemas import Health, PartState
 from dashboard.api.service import IndexNotReady, NotFound, QueryService, TooLarge
 from dashboard.health import LABELS
-from lookalike.embedder import Embedder, TimmEmbedder
+from lookalike.embedder import Embedder, ModelLoadError, TimmEmbedder
 from lookalike.errors import BadInput, LookalikeError, Unavailable
 from lookalike.imaging import BadImage
 from lookalike.settings import Settings
@@ -137,6 +137,8 @@ def classify(exc: LookalikeError) -> tuple[int, str]:
         return 503, f"{exc.service} unavailable: the {label} does not answer ({exc.detail})"
     if isinstance(exc, IndexNotReady):
         return 503, f"milvus: the index cannot be searched with this model: {exc}"
+    if isinstance(exc, ModelLoadError):  # the index's model (its alias target records it) cannot load here
+        return 503, f"model: the index's model cannot be loaded here: {exc}"
     if isinstance(exc, BadInput):
         return 400, str(exc)
     return 500, f"{type(exc).__name__}: {exc}"
