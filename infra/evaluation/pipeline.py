@@ -153,7 +153,7 @@ class EvalRun:
         s = self.settings
         if keep:
             self.say(
-                f"kept: bucket '{s.bucket}', topics '{s.topic}' and '{s.dead_letter_topic}', "
+                f"kept: bucket '{s.bucket}', topics '{s.topic}', '{s.dead_letter_topic}' and '{s.change_feed_topic}', "
                 f"collection '{s.collection}', logs in {self.tmp}"
             )
             return
@@ -186,7 +186,8 @@ class EvalRun:
         admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=10_000)
         try:
             existing = set(admin.list_topics())
-            doomed = [t for t in (self.settings.topic, self.settings.dead_letter_topic) if t in existing]
+            topics = (self.settings.topic, self.settings.dead_letter_topic, self.settings.change_feed_topic)
+            doomed = [t for t in topics if t in existing]
             if doomed:
                 admin.delete_topics(doomed)
         finally:
