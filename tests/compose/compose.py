@@ -106,3 +106,25 @@ def shell_script(service: Mapping[str, Any]) -> str:
     command = service["command"]
     assert isinstance(command, list) and len(command) == 1, "one script as the only command argument"
     return str(command[0])
+
+
+# ---------------------------------------------------------------- names the compose tests share
+APP = ("worker", "dashboard", "api")
+INIT = ("init-kafka", "init-minio")
+GUARD = "init-secrets"  # refuses to start anything while a "change-me" secret remains
+ONE_SHOT = (*INIT, GUARD)
+LONG_RUNNING = ("minio", "kafka", "milvus-etcd", "milvus-minio", "milvus", *APP)
+GUARD_SCRIPT = INFRA / "check-secrets.sh"
+# each app container's own secret, which the other app containers must not see
+APP_SECRETS = {"worker": set(), "dashboard": {"LOOKALIKE_DASHBOARD_PASSWORD"}, "api": {"LOOKALIKE_API_TOKEN"}}
+SECRETS = (
+    "MINIO_ROOT_PASSWORD",
+    "LOOKALIKE_S3_SECRET_KEY",
+    "MILVUS_MINIO_SECRET_KEY",
+    "LOOKALIKE_API_TOKEN",
+    "LOOKALIKE_DASHBOARD_PASSWORD",
+)
+
+
+def required_variables() -> set[str]:
+    return set(re.findall(r"\$\{([A-Z0-9_]+):\?", COMPOSE.read_text()))
