@@ -152,7 +152,8 @@ def backfill(
 
     Resumes from the checkpoint a crashed run left (a dry run neither reads nor writes one).
     """
-    embedder.load()
+    if not dry_run:  # a dry run only compares etags: no model (about 1 GB of memory) is loaded
+        embedder.load()
     store = ObjectStore(settings)
     index = VectorIndex(settings)
     checkpoint = Checkpoint(settings, prefix)
@@ -161,8 +162,10 @@ def backfill(
         log.info("backfill: resuming after %s", after)
     report.dry_run = dry_run
     try:
-        if index.exists() or not dry_run:
+        if not dry_run:
             index.open(embedder.tag, create=True)
+        elif index.exists() and (tag := index.stored_tag()) is not None:
+            index.open(tag, create=False)  # as it is, whatever model made it
         stages = None if dry_run else _Stages(settings, store, index, embedder)
         try:
             for bucket in sorted(settings.watched_buckets, key=lambda b: f"{b}/"):  # in id order
