@@ -82,3 +82,21 @@ def test_the_change_feed_topic_is_derived_like_the_dead_letters() -> None:
     assert base.change_feed_topic == "lookalike.events.indexed"
     assert base.scoped("run-1").change_feed_topic == "lookalike.run-1.indexed"
     assert Settings(_env_file=None, feed_topic="x.feed").change_feed_topic == "x.feed"
+
+
+def test_importing_the_core_keeps_dotenv_files_out_of_the_environment(tmp_path: Path) -> None:
+    """pymilvus calls load_dotenv() on import, which would copy the checkout's .env (demo.sh writes one)
+    into os.environ; only Settings may read .env, so importing the core turns that off."""
+    import os
+    import subprocess
+    import sys
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("LOOKALIKE_TOPIC=from-a-dotenv-file\n")
+    code = (
+        "import os, lookalike, dotenv, pymilvus; "
+        f"dotenv.load_dotenv({str(env_file)!r}); print(os.environ.get('LOOKALIKE_TOPIC'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHON_DOTENV_DISABLED", "LOOKALIKE_TOPIC")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "None"
