@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -64,19 +63,26 @@ def main() -> int:
         fill(s, args.objects, tag.dim, tag)
         fill_s = time.monotonic() - t0
         t0 = time.monotonic()
-        out = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "infra.cli", "backfill", "--dry-run", "--json"],
             env={**os.environ, **s.as_env()},
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
-            check=True,
         )
+        assert proc.stdout is not None
+        stdout = proc.stdout.read()
+        # wait4 reaps exactly this child and gives its own peak RSS (RUSAGE_CHILDREN would also count
+        # any other child reaped before, whatever it was)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in (0, 1):  # 1: some objects failed, still a report
+            raise SystemExit(f"backfill --dry-run exited {proc.returncode}")
         run_s = time.monotonic() - t0
-        # the largest child reaped so far: only the backfill (the servers are still running)
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        peak_mb = usage.ru_maxrss / 1024
     report = {
         "objects": args.objects,
-        "backfill": json.loads(out.stdout.strip().splitlines()[-1]),
+        "backfill": json.loads(stdout.strip().splitlines()[-1]),
         "backfill_peak_rss_mb": round(peak_mb, 1),
         "backfill_seconds": round(run_s, 1),
         "fill_seconds": round(fill_s, 1),
