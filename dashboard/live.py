@@ -20,7 +20,6 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
-from pymilvus import MilvusException
 
 from lookalike.bus import Offsets, read_offsets
 from lookalike.errors import Unavailable
@@ -33,9 +32,6 @@ from lookalike.versions import Versions
 log = logging.getLogger(__name__)
 
 RATE_WINDOW_MS = 60_000
-# widening look-back windows for "latest indexed": the first one holding enough rows wins
-LATEST_WINDOWS_MS = (60_000, 10 * 60_000, 3_600_000, 86_400_000, None)
-QUERY_CAP = 2000
 FEED_TAIL = 500  # feed messages read per partition on each refresh
 
 
@@ -175,54 +171,6 @@ class IndexedObject(ObjectIdParts):
     etag: str
     size: int
     indexed_at: int
-
-
-def _query(index: VectorIndex, filter: str, fields: list[str], limit: int | None = None) -> list[dict[str, Any]]:
-    try:
-        return index.query(filter, fields, limit=limit)
-    except MilvusException as exc:
-        raise Unavailable("milvus", str(exc)) from exc
-
-
-def indexed_since(index: VectorIndex, since_ms: int) -> int:
-    rows = _query(index, f"indexed_at > {int(since_ms)}", ["count(*)"])
-    return int(rows[0]["count(*)"]) if rows else 0
-
-
-def ingest_rate(index: VectorIndex, now_ms: int, window_ms: int = RATE_WINDOW_MS) -> float:
-    """Vectors written per second over the last ``window_ms``, from the rows' ``indexed_at`` stamps.
-
-    An overwrite counts (it is a new embedding); a delete does not. Stateless, so it is right on the
-    first render of a fresh session, unlike a difference of consecutive counts.
-    """
-    return indexed_since(index, now_ms - window_ms) / (window_ms / 1000)
-
-
-def latest_indexed(index: VectorIndex, now_ms: int, limit: int = 8) -> list[IndexedObject]:
-    """The ``limit`` most recently indexed rows, newest first, by scanning Milvus (not used by the
-    panel, which reads the change feed; kept for a collection without a feed).
-
-    Milvus cannot sort a query, so this asks for rows newer than a cut-off, widening the look-back
-    until enough come back, and sorts those here. Past ``QUERY_CAP`` rows in the first window (a
-    flood), the newest of an arbitrary ``QUERY_CAP`` are shown.
-    """
-    fields = ["id", "etag", "size", "indexed_at"]
-    rows: list[dict[str, Any]] = []
-    for window in LATEST_WINDOWS_MS:
-        cutoff = now_ms - window if window is not None else 0
-        rows = _query(index, f"indexed_at > {cutoff}", fields, limit=QUERY_CAP)
-        if len(rows) >= limit:
-            break
-    rows.sort(key=lambda r: (int(r.get("indexed_at") or 0), str(r["id"])), reverse=True)
-    return [
-        IndexedObject(
-            id=str(r["id"]),
-            etag=str(r.get("etag") or ""),
-            size=int(r.get("size") or 0),
-            indexed_at=int(r.get("indexed_at") or 0),
-        )
-        for r in rows[:limit]
-    ]
 
 
 # ---------------------------------------------------------------- from the change feed

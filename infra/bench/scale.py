@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -110,16 +111,39 @@ def row_id(i: int) -> str:
     return f"scale/{i:09d}"
 
 
-def server_memory_mb(settings: Settings) -> dict[str, float | None]:
-    """VmRSS and VmHWM of the stack's Milvus process (from its state file), in MB; None if unknown."""
-    from infra.parts import alive, load_state
+def server_pid(settings: Settings) -> int | None:
+    """The pid of the local process listening on the configured Milvus port (None if not local).
 
-    part = load_state(settings).get("milvus")
+    Found from the socket, not from the stack's state file, so it names Milvus Lite and a real
+    Milvus standalone server alike (for the latter, the ``milvus`` binary itself)."""
+    url = urlsplit(settings.milvus_uri if "://" in settings.milvus_uri else f"http://{settings.milvus_uri}")
+    if url.hostname not in ("127.0.0.1", "localhost", "::1") or url.port is None:
+        return None
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == url.port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{cols[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in inodes:
+                        return int(proc.name)
+    return None
+
+
+def server_memory_mb(pid: int | None) -> dict[str, float | None]:
+    """VmRSS and VmHWM of the Milvus server process, in MB; None if unknown."""
     out: dict[str, float | None] = {"rss": None, "hwm": None}
-    if part is None or not alive(part):
+    if pid is None:
         return out
     try:
-        text = Path(f"/proc/{part.pid}/status").read_text()
+        text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return out
     for line in text.splitlines():
@@ -129,8 +153,19 @@ def server_memory_mb(settings: Settings) -> dict[str, float | None]:
     return out
 
 
-def wait_indexed(index: VectorIndex, rows: int, timeout_s: float, say: Say) -> float:
-    """Wait (up to a deadline) until the index covers ``rows`` rows; returns seconds waited."""
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_indexed(index: VectorIndex, rows: int, timeout_s: float, say: Say, pid: int | None = None) -> float:
+    """Wait (up to a deadline) until the index covers ``rows`` rows; returns seconds waited.
+
+    Milvus Lite reports every row as indexed at once and builds each segment's HNSW graph in a
+    background thread afterwards; until that ends, searches scan the segment. So, when the server
+    is a local process, this also waits until it has been idle (under a quarter of a core) for
+    3 s: that is when its builds are done."""
     start = time.monotonic()
     deadline = start + timeout_s
     while time.monotonic() < deadline:
@@ -140,6 +175,18 @@ def wait_indexed(index: VectorIndex, rows: int, timeout_s: float, say: Say) -> f
         time.sleep(1.0)
     else:
         say(f"  index still building after {timeout_s:.0f} s: searching anyway")
+        return time.monotonic() - start
+    while pid is not None and time.monotonic() < deadline:
+        try:
+            before = cpu_seconds(pid)
+            time.sleep(3.0)
+            if cpu_seconds(pid) - before < 0.75:
+                break
+        except OSError:
+            break
+    else:
+        if pid is not None:
+            say(f"  the server was still busy after {timeout_s:.0f} s: searching anyway")
     return time.monotonic() - start
 
 
@@ -216,6 +263,7 @@ def _fill_and_measure(settings: Settings, index: VectorIndex, n: int, n_queries:
     exact = ExactTopK(query_set)
     steps: list[dict[str, Any]] = []
     done = 0
+    pid = server_pid(settings)
     say(
         f"scale: {n} rows into {index.name} on {settings.milvus_uri} (HNSW M={settings.hnsw_m}, "
         f"efConstruction={settings.hnsw_ef_construction}, ef={settings.hnsw_ef})"
@@ -234,9 +282,10 @@ def _fill_and_measure(settings: Settings, index: VectorIndex, n: int, n_queries:
         index.flush()
         flush_s = time.perf_counter() - t0
         added = size - (steps[-1]["rows"] if steps else 0)
-        index_wait_s = wait_indexed(index, size, max(120.0, size / 500), say)
+        index_wait_s = wait_indexed(index, size, max(300.0, size / 200), say, pid)
         measure_search(index, query_set[:50], budget_s=30)  # warm-up: the server loads the new index
         latencies, found = measure_search(index, query_set)
+        memory = server_memory_mb(pid)
         step = {
             "rows": size,
             "upsert_rows_per_s": round(added / (upsert_s + flush_s), 1),
@@ -245,8 +294,8 @@ def _fill_and_measure(settings: Settings, index: VectorIndex, n: int, n_queries:
             "search_p95_ms": round(float(np.percentile(latencies, 95)), 2),
             "recall_at_10": round(exact.recall(found), 4),
             "live_panel_ms": round(live_panel_ms(settings, index), 1),
-            "server_rss_mb": server_memory_mb(settings)["rss"],
-            "server_peak_rss_mb": server_memory_mb(settings)["hwm"],
+            "server_rss_mb": memory["rss"],
+            "server_peak_rss_mb": memory["hwm"],
         }
         say(f"  {step}")
         steps.append(step)

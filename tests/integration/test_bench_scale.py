@@ -15,8 +15,8 @@ def test_scale_bench_reports_every_key_and_recall_and_drops_its_collection(serve
     settings = make_settings(servers)
     before = set(VectorIndex(settings).collections())
     report = run_scale(settings, settings.as_env(), 2_000, say=lambda _: None, queries=40)
-    assert all(report.get(k) is not None for k in SCALE_KEYS if k != "scale_server_rss_mb"), report
-    assert "scale_server_rss_mb" in report  # None here: the test servers are not a stack with a state file
+    assert all(report.get(k) is not None for k in SCALE_KEYS), report
+    assert 50 < report["scale_server_rss_mb"] < 20_000  # the test's Milvus Lite, found by its listening port
     assert report["scale_rows"] == 2_000
     assert report["scale_recall_at_10"] >= 0.9
     assert report["scale_upsert_rows_per_s"] > 0 and report["scale_search_p95_ms"] >= report["scale_search_p50_ms"]
