@@ -20,9 +20,8 @@ from dashboard.query import QueryOutcome, QuerySource, SearchWindow
 from dashboard.resources import (
     Ctx,
     bucket_keys,
+    live_snapshot,
     open_duplicate_index,
-    open_index,
-    open_kafka,
     open_searcher,
     open_store,
 )
@@ -30,11 +29,10 @@ from lookalike.errors import LookalikeError, Unavailable
 from lookalike.process import setup_logging
 from lookalike.search import Searcher
 from lookalike.settings import Settings
-from lookalike.versions import read_migration
 
 log = logging.getLogger("dashboard")
 
-LIVE_REFRESH_S = 5
+LIVE_REFRESH_S = live.REFRESH_S
 GRID_COLUMNS = 4
 GROUP_COLUMNS = 6
 LATEST_SHOWN = 8
@@ -316,14 +314,7 @@ def group_ui(ctx: Ctx, number: int, group: duplicates.GroupView) -> None:
 @st.fragment(run_every=LIVE_REFRESH_S)
 def live_ui(ctx: Ctx) -> None:
     """Reruns on its own every few seconds; a search elsewhere on the page is not held up by it."""
-    down = health.down_parts(health.check_stack(ctx.settings))
-    snap = live.snapshot(
-        lambda: open_index(ctx.key, ctx.settings),
-        lambda: open_kafka(ctx.key, ctx.settings),
-        down,
-        latest_n=LATEST_SHOWN,
-        migration=lambda: read_migration(ctx.settings),
-    )
+    snap = live_snapshot(ctx.key, LATEST_SHOWN, ctx.settings)
     for part, detail in snap.errors.items():
         st.warning(f"{health.LABELS[part]}: {detail}")
     if snap.collection:

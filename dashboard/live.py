@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 RATE_WINDOW_MS = 60_000
 FEED_TAIL = 500  # feed messages read per partition on each refresh
+REFRESH_S = 5  # how often an open panel refreshes
+SHARED_FOR_S = 4  # how long one snapshot serves every tab of a dashboard process (under REFRESH_S)
 
 
 # ---------------------------------------------------------------- consumer lag

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import duplicates, live, query
+from dashboard import duplicates, health, live, query
 from lookalike.embedder import TimmEmbedder
 from lookalike.errors import Unavailable
 from lookalike.index import VectorIndex
 from lookalike.search import Searcher
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
+from lookalike.versions import read_migration
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -50,6 +51,22 @@ def open_store(key: str, _settings: Settings) -> ObjectStore:
 @st.cache_resource(show_spinner=False)
 def open_kafka(key: str, _settings: Settings) -> live.KafkaWatch:
     return live.KafkaWatch(_settings)
+
+
+@st.cache_data(ttl=live.SHARED_FOR_S, max_entries=16, show_spinner=False)
+def live_snapshot(key: str, latest_n: int, _settings: Settings) -> live.LiveSnapshot:
+    """One snapshot per dashboard process every few seconds, whatever the number of open tabs.
+
+    Every tab's live panel refreshes on its own timer; without this, ten tabs would ask Milvus and
+    Kafka ten times as often. On Milvus Lite the row count walks every row (see the README's "How
+    far one machine goes"), so the sharing matters most there."""
+    return live.snapshot(
+        lambda: open_index(key, _settings),
+        lambda: open_kafka(key, _settings),
+        health.down_parts(health.check_stack(_settings)),
+        latest_n=latest_n,
+        migration=lambda: read_migration(_settings),
+    )
 
 
 @st.cache_data(max_entries=4000, show_spinner=False)

@@ -384,9 +384,17 @@ class VectorIndex:
         return list(self._call(self.client.list_collections))
 
     def search(
-        self, vectors: np.ndarray, k: int = 10, filter: str = "", collection: str | None = None
+        self,
+        vectors: np.ndarray,
+        k: int = 10,
+        filter: str = "",
+        collection: str | None = None,
+        consistency: str = "Strong",
     ) -> list[list[Hit]]:
-        """Nearest rows; ``collection`` pins the physical one (what ``follow`` returned beside the tag)."""
+        """Nearest rows; ``collection`` pins the physical one (what ``follow`` returned beside the tag).
+
+        ``consistency`` is Strong unless a user's search asks otherwise (``search_consistency``):
+        decisions made from a search (near-duplicates) must see every write acknowledged so far."""
         k = max(1, min(int(k), 1000))
         params = {"metric_type": "IP", "params": {"ef": max(self.hnsw[2], k)} if self.index_type == "HNSW" else {}}
         result = self._call(
@@ -397,7 +405,7 @@ class VectorIndex:
             filter=filter,
             output_fields=[f for f in self.fields if f != "id"],
             search_params=params,
-            consistency_level="Strong",
+            consistency_level=consistency,
         )
         return [
             [Hit(id=str(h["id"]), score=float(h["distance"]), fields=dict(h.get("entity") or {})) for h in hits]

@@ -126,7 +126,9 @@ class Searcher:
         vector = embedder.embed([image])
         embedded = time.perf_counter()
         limit = k + 1 if exclude_id else k
-        hits = self.index.search(vector, limit, filter=filter, collection=collection)[0]
+        hits = self.index.search(
+            vector, limit, filter=filter, collection=collection, consistency=self.settings.search_consistency
+        )[0]
         done = time.perf_counter()
         neighbours = [Neighbour.from_hit(h) for h in hits if h.id != exclude_id][:k]
         return SearchResult(

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(16, description="HNSW graph degree (set when a collection is created)")
     hnsw_ef_construction: int = Field(200, description="HNSW build-time candidate list (at creation)")
     hnsw_ef: int = Field(256, description="HNSW search-time candidate list (at least k); see README scale")
+    search_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = Field(
+        "Strong",
+        description="consistency of user searches (dashboard, API, CLI); the worker's own reads are always "
+        "Strong. Strong sees every acknowledged write but waits for Milvus's time tick (about 200 ms on a "
+        "server); Bounded answers at once but may miss the last gracefulTime of writes. See README scale",
+    )
     flush_rows: int = Field(
         512, description="flush after this many written rows and when writes pause; 0 leaves it to Milvus"
     )

@@ -195,7 +195,10 @@ class QueryService:
                 filters.not_id(exclude) if exclude else "",
             ]
         )
-        hits = self._read(lambda index: index.search(vector, k, filter=expr, collection=collection)[0])
+        level = self.settings.search_consistency
+        hits = self._read(
+            lambda index: index.search(vector, k, filter=expr, collection=collection, consistency=level)[0]
+        )
         return [Neighbour.from_hit(h) for h in hits]
 
     def _read(self, call: Callable[[VectorIndex], list[Any]]) -> list[Any]:

@@ -191,7 +191,12 @@ def wait_indexed(index: VectorIndex, rows: int, timeout_s: float, say: Say, pid:
 
 
 def measure_search(
-    index: VectorIndex, queries: np.ndarray, k: int = K, budget_s: float = 90.0, at_least: int = 20
+    index: VectorIndex,
+    queries: np.ndarray,
+    k: int = K,
+    budget_s: float = 90.0,
+    at_least: int = 20,
+    consistency: str = "Strong",
 ) -> tuple[list[float], list[list[int]]]:
     """One search per query (k = 10), as a user's query is; latencies in ms and the hits' row numbers.
 
@@ -204,7 +209,7 @@ def measure_search(
         if len(latencies) >= at_least and time.monotonic() > deadline:
             break
         t0 = time.perf_counter()
-        hits = index.search(q[None, :], k=k)[0]
+        hits = index.search(q[None, :], k=k, consistency=consistency)[0]
         latencies.append((time.perf_counter() - t0) * 1000)
         found.append([int(h.id.rsplit("/", 1)[1]) for h in hits])
     return latencies, found
@@ -283,8 +288,9 @@ def _fill_and_measure(settings: Settings, index: VectorIndex, n: int, n_queries:
         flush_s = time.perf_counter() - t0
         added = size - (steps[-1]["rows"] if steps else 0)
         index_wait_s = wait_indexed(index, size, max(300.0, size / 200), say, pid)
-        measure_search(index, query_set[:50], budget_s=30)  # warm-up: the server loads the new index
-        latencies, found = measure_search(index, query_set)
+        level = settings.search_consistency
+        measure_search(index, query_set[:50], budget_s=30, consistency=level)  # warm-up: the new index loads
+        latencies, found = measure_search(index, query_set, consistency=level)
         memory = server_memory_mb(pid)
         step = {
             "rows": size,
@@ -303,20 +309,38 @@ def _fill_and_measure(settings: Settings, index: VectorIndex, n: int, n_queries:
     return {
         **{f"scale_{k}": v for k, v in last.items() if k != "rows"},
         "scale_rows": last["rows"],
-        "scale_ef_sweep": ef_sweep(index, query_set, exact),
+        "scale_search_consistency": settings.search_consistency,
+        "scale_ef_sweep": ef_sweep(index, query_set, exact, settings.search_consistency),
+        "scale_consistency_sweep": consistency_sweep(index, query_set),
         "scale_hnsw": {"M": settings.hnsw_m, "efConstruction": settings.hnsw_ef_construction, "ef": settings.hnsw_ef},
         "scale_steps": steps,
     }
 
 
-def ef_sweep(index: VectorIndex, queries: np.ndarray, exact: ExactTopK) -> list[dict[str, float]]:
+def consistency_sweep(index: VectorIndex, queries: np.ndarray) -> list[dict[str, Any]]:
+    """Search p50 at the full size under Strong and Bounded consistency.
+
+    On a Milvus server a Strong search waits until the query node has caught up with the current
+    time tick (about 200 ms, longer while writes go on); Bounded does not wait. Milvus Lite ignores
+    the level. What ``LOOKALIKE_SEARCH_CONSISTENCY`` trades: freshness against latency."""
+    out: list[dict[str, Any]] = []
+    for level in ("Strong", "Bounded"):
+        latencies, _ = measure_search(index, queries[:60], budget_s=20, consistency=level)
+        p50 = round(statistics.median(latencies), 2)
+        out.append({"consistency": level, "search_p50_ms": p50, "queries": len(latencies)})
+    return out
+
+
+def ef_sweep(
+    index: VectorIndex, queries: np.ndarray, exact: ExactTopK, consistency: str = "Strong"
+) -> list[dict[str, float]]:
     """Recall@10 and p50 at the full size for a few search-time ``ef``: what the default is chosen from."""
     out = []
     saved = index.hnsw
     try:
         for ef in (32, 64, 128, 256, 512):
             index.hnsw = (saved[0], saved[1], ef)
-            latencies, found = measure_search(index, queries[:100], budget_s=20)
+            latencies, found = measure_search(index, queries[:100], budget_s=20, consistency=consistency)
             recall = round(exact.recall(found), 4)
             out.append({"ef": ef, "recall_at_10": recall, "search_p50_ms": round(statistics.median(latencies), 2)})
     finally:
