@@ -61,7 +61,13 @@ def index_sample(pipeline: object, classes: tuple[str, ...] = CLASSES, per_class
 
 
 def use_settings(monkeypatch: pytest.MonkeyPatch, settings: object) -> None:
-    """The app builds ``Settings()`` from the environment, as it does under ``lookalike dashboard``."""
+    """The app builds ``Settings()`` from the environment, as it does under ``lookalike dashboard``.
+
+    The live panel's snapshot is shared for a few seconds by every session of the process; a test
+    starts from a fresh one, as a dashboard started for it would."""
+    from dashboard.resources import live_snapshot
+
+    live_snapshot.clear()
     for name, value in settings.as_env().items():  # type: ignore[attr-defined]
         monkeypatch.setenv(name, value)
 

@@ -42,6 +42,15 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings(_env_file=None)
 
 
+def test_user_searches_are_strong_unless_asked_and_only_known_levels_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).search_consistency == "Strong"
+    monkeypatch.setenv("LOOKALIKE_SEARCH_CONSISTENCY", "Bounded")
+    assert Settings(_env_file=None).search_consistency == "Bounded"
+    monkeypatch.setenv("LOOKALIKE_SEARCH_CONSISTENCY", "sometimes")
+    with pytest.raises(ValueError, match="search_consistency"):
+        Settings(_env_file=None)
+
+
 def test_scoped_names_a_run_of_its_own() -> None:
     base = Settings(_env_file=None)
     s = base.scoped("eval-1a2b3c4d", bridge_port=1234)
