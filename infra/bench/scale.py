@@ -250,19 +250,26 @@ def scale_target(settings: Settings, env: Mapping[str, str], say: Say) -> Iterat
         yield private
 
 
-def run_scale(settings: Settings, env: Mapping[str, str], n: int, say: Say, queries: int = 200) -> dict[str, Any]:
-    """Fill, measure at each checkpoint, drop; returns the report (``SCALE_KEYS`` for size ``n``)."""
+def run_scale(
+    settings: Settings, env: Mapping[str, str], n: int, say: Say, queries: int = 200, sweeps: bool = True
+) -> dict[str, Any]:
+    """Fill, measure at each checkpoint, drop; returns the report (``SCALE_KEYS`` for size ``n``).
+
+    ``sweeps=False`` leaves out the ef and consistency sweeps at the full size (empty lists): a test
+    on a server whose every Strong search waits for a time tick need not pay for them."""
     with scale_target(settings, env, say) as target:
         index = VectorIndex(target, timeout=60)
         index.open(ModelTag("synthetic-clusters", "bench-scale", DIM), create=True)
         try:
-            return _fill_and_measure(target, index, n, queries, say)
+            return _fill_and_measure(target, index, n, queries, say, sweeps)
         finally:
             index.drop()
             index.close()
 
 
-def _fill_and_measure(settings: Settings, index: VectorIndex, n: int, n_queries: int, say: Say) -> dict[str, Any]:
+def _fill_and_measure(
+    settings: Settings, index: VectorIndex, n: int, n_queries: int, say: Say, sweeps: bool = True
+) -> dict[str, Any]:
     data = Clusters()
     query_set = data.sample(n_queries)
     exact = ExactTopK(query_set)
@@ -310,8 +317,8 @@ def _fill_and_measure(settings: Settings, index: VectorIndex, n: int, n_queries:
         **{f"scale_{k}": v for k, v in last.items() if k != "rows"},
         "scale_rows": last["rows"],
         "scale_search_consistency": settings.search_consistency,
-        "scale_ef_sweep": ef_sweep(index, query_set, exact, settings.search_consistency),
-        "scale_consistency_sweep": consistency_sweep(index, query_set),
+        "scale_ef_sweep": ef_sweep(index, query_set, exact, settings.search_consistency) if sweeps else [],
+        "scale_consistency_sweep": consistency_sweep(index, query_set) if sweeps else [],
         "scale_hnsw": {"M": settings.hnsw_m, "efConstruction": settings.hnsw_ef_construction, "ef": settings.hnsw_ef},
         "scale_steps": steps,
     }

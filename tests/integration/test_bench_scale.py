@@ -21,4 +21,8 @@ def test_scale_bench_reports_every_key_and_recall_and_drops_its_collection(serve
     assert report["scale_recall_at_10"] >= 0.9
     assert report["scale_upsert_rows_per_s"] > 0 and report["scale_search_p95_ms"] >= report["scale_search_p50_ms"]
     assert [s["rows"] for s in report["scale_steps"]] == [2_000]
+    assert [e["ef"] for e in report["scale_ef_sweep"]] == [32, 64, 128, 256, 512]
+    sweep = report["scale_ef_sweep"]
+    assert sweep[-1]["recall_at_10"] >= max(0.9, sweep[0]["recall_at_10"]), sweep  # a wider search finds more
+    assert [c["consistency"] for c in report["scale_consistency_sweep"]] == ["Strong", "Bounded"]
     assert set(VectorIndex(settings).collections()) == before  # dropped afterwards
