@@ -12,24 +12,19 @@ command's own peak.
 from __future__ import annotations
 
 import atexit
+import os
 import runpy
 import sys
 from pathlib import Path
 
-
-def peak_mb() -> float:
-    """This process's resident high-water mark in MB (``VmHWM``)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+from infra.bench.memory import peak_rss_mb
 
 
 def main() -> None:
     if len(sys.argv) < 3:
         raise SystemExit("usage: python -m infra.peak_rss OUT_FILE <lookalike arguments>")
     out = Path(sys.argv[1])
-    atexit.register(lambda: out.write_text(f"{peak_mb():.1f}\n"))
+    atexit.register(lambda: out.write_text(f"{peak_rss_mb(os.getpid())}\n"))  # "None" fails the reader
     sys.argv = ["lookalike", *sys.argv[2:]]
     runpy.run_module("infra.cli", run_name="__main__", alter_sys=True)
 

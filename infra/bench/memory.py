@@ -6,15 +6,20 @@ import os
 from pathlib import Path
 
 
-def peak_rss_mb(pid: int) -> float | None:
-    """VmHWM (peak resident set) of a live process in MB (MiB), from /proc; None if unreadable."""
+def status_mb(pid: int, field: str) -> float | None:
+    """A memory field of /proc/<pid>/status (``VmRSS``, ``VmHWM``) in MB (MiB); None if unreadable."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """VmHWM (peak resident set) of a live process in MB (MiB), from /proc; None if unreadable."""
+    return status_mb(pid, "VmHWM")
 
 
 def cpu_note() -> str:

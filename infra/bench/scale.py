@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from infra.bench.memory import status_mb
 from lookalike.index import VectorIndex
 from lookalike.rows import IndexRow, ModelTag
 from lookalike.settings import Settings
@@ -139,18 +140,10 @@ def server_pid(settings: Settings) -> int | None:
 
 def server_memory_mb(pid: int | None) -> dict[str, float | None]:
     """VmRSS and VmHWM of the Milvus server process, in MB; None if unknown."""
-    out: dict[str, float | None] = {"rss": None, "hwm": None}
     if pid is None:
-        return out
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return out
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            out["rss" if name == "VmRSS" else "hwm"] = round(int(value.split()[0]) / 1024, 1)
-    return out
+        return {"rss": None, "hwm": None}
+    mb = {name: status_mb(pid, field) for name, field in (("rss", "VmRSS"), ("hwm", "VmHWM"))}
+    return {name: None if v is None else round(v, 1) for name, v in mb.items()}
 
 
 def cpu_seconds(pid: int) -> float:
