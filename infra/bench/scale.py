@@ -169,18 +169,23 @@ def wait_indexed(index: VectorIndex, rows: int, timeout_s: float, say: Say, pid:
     else:
         say(f"  index still building after {timeout_s:.0f} s: searching anyway")
         return time.monotonic() - start
-    while pid is not None and time.monotonic() < deadline:
+    if pid is not None and not wait_idle(pid, deadline):
+        say(f"  the server was still busy after {timeout_s:.0f} s: searching anyway")
+    return time.monotonic() - start
+
+
+def wait_idle(pid: int, deadline: float, window_s: float = 3.0, cores: float = 0.25) -> bool:
+    """True once the process used under ``cores`` of a core over ``window_s`` (or is gone); False at
+    the deadline."""
+    while time.monotonic() < deadline:
         try:
             before = cpu_seconds(pid)
-            time.sleep(3.0)
-            if cpu_seconds(pid) - before < 0.75:
-                break
+            time.sleep(window_s)
+            if cpu_seconds(pid) - before < cores * window_s:
+                return True
         except OSError:
-            break
-    else:
-        if pid is not None:
-            say(f"  the server was still busy after {timeout_s:.0f} s: searching anyway")
-    return time.monotonic() - start
+            return True  # the process is gone: nothing left to wait for
+    return False
 
 
 def measure_search(

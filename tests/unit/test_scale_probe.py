@@ -26,3 +26,22 @@ def test_cpu_seconds_grows_with_work() -> None:
     before = cpu_seconds(os.getpid())
     sum(i * i for i in range(2_000_000))
     assert cpu_seconds(os.getpid()) > before
+
+
+def test_wait_idle_tells_a_quiet_process_from_a_busy_one() -> None:
+    import subprocess
+    import sys
+    import time
+
+    from infra.bench.scale import wait_idle
+
+    quiet = subprocess.Popen(["sleep", "30"])
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # the interpreter's start-up is over
+        assert wait_idle(quiet.pid, time.monotonic() + 5, window_s=0.5, cores=0.05)
+        assert not wait_idle(busy.pid, time.monotonic() + 1.2, window_s=0.5, cores=0.05)  # 5%: busy even on a loaded CI
+    finally:
+        for p in (quiet, busy):
+            p.kill()
+            p.wait()
