@@ -3,7 +3,7 @@
 Notifications can be off (a bucket filled before the stack existed, a webhook that was down past
 MinIO's queue). Backfill lists the bucket and the index, indexes what is missing or changed (by
 etag), removes vectors whose objects are gone, and leaves the rest alone. It covers every watched
-bucket (``bucket`` and ``buckets``). It uses the same planner, embed and write stages as the
+bucket (``bucket`` and ``buckets``). It uses the same prepare, embed and write stages as the
 workers, so it decides from the bucket's current state and never writes bytes older than what is
 indexed: running it beside live workers is safe.
 
@@ -27,18 +27,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from consumers.budget import PixelBudget, available_cores
-from consumers.dedupe import Dedupe
+from consumers.batch import Delete, Pending, Work
 from consumers.dlq import DeadLetterWriter
 from consumers.embed import embed
 from consumers.feed import FeedWriter
-from consumers.planner import Pending, Planner
 from consumers.ports import Message
 from consumers.retry import retry_until
-from consumers.writer import Writer
+from consumers.stages import build_stages
 from lookalike.embedder import Embedder
 from lookalike.events import ObjectEvent, object_id, split_id
-from lookalike.feed import FeedRecord, now_ms
 from lookalike.filters import prefix_upper_bound
 from lookalike.index import VectorIndex
 from lookalike.rows import IndexedState
@@ -214,7 +211,7 @@ def _pass(
     rows = rows if index.exists() else iter(())
     for entries in _batched(merged(objects, rows), chunk):
         part = BackfillReport(dry_run=report.dry_run)
-        _reconcile(entries, store, index, stages, part)
+        _reconcile(entries, stages, part)
         report.add(part)
         state["after"] = entries[-1].id
         if stages is not None:
@@ -224,9 +221,7 @@ def _pass(
     return True
 
 
-def _reconcile(
-    entries: list[Entry], store: ObjectStore, index: VectorIndex, stages: _Stages | None, part: BackfillReport
-) -> None:
+def _reconcile(entries: list[Entry], stages: _Stages | None, part: BackfillReport) -> None:
     """One chunk: index what is missing or changed, remove what is gone (re-checked), count the rest."""
     changed = [e for e in entries if e.obj is not None and (e.state is None or e.state.etag != e.obj.etag)]
     gone = [e.id for e in entries if e.obj is None]
@@ -238,38 +233,33 @@ def _reconcile(
         return
     known = {e.id for e in changed if e.state is not None}
     stages.index_objects([e.obj for e in changed if e.obj is not None], known, part)
-    removed = _remove_gone(store, index, gone, part, stages.settings.duplicate_threshold)
-    stages.publish_removed(removed)
+    stages.remove_gone(gone, part)
+
+
+def _source(oid: str) -> Message:
+    """Backfill's work comes from a listing, not a topic: dead letters name ``backfill`` as their source."""
+    return Message("backfill", -1, -1, oid, b"")
 
 
 class _Stages:
-    """The worker's plan, embed and write stages, opened once for the whole run."""
+    """The worker's prepare, embed and write stages (``build_stages``), opened once for the whole run."""
 
     def __init__(self, settings: Settings, store: ObjectStore, index: VectorIndex, embedder: Embedder) -> None:
         self.settings = settings
-        self.embedder = embedder
-        threads = max(2, available_cores())
-        self.planner = Planner(settings, store, index, embedder, threads, PixelBudget(settings.decode_budget))
-        self.dlq: DeadLetterWriter | None = None
-        self.feed: FeedWriter | None = None
-        self.writer: Writer | None = None
-        self.index = index
+        self.store = store
+        self.dlq = DeadLetterWriter(settings)
+        self.feed = FeedWriter(settings)  # what backfill indexes and removes shows up in the feed too
+        self.stages = build_stages(settings, embedder, store, index, self.dlq, self.feed)
 
     def index_objects(self, objects: list[ObjectInfo], known: set[str], report: BackfillReport) -> None:
-        if not objects:
-            return
-        if self.writer is None:  # Kafka is needed only once something is written
-            self.dlq = DeadLetterWriter(self.settings)
-            self.feed = FeedWriter(self.settings)  # what backfill indexes shows up in the feed too
-            dedupe = Dedupe(self.index, self.settings.duplicate_threshold)
-            self.writer = Writer(self.index, self.dlq, flush_rows=512, dedupe=dedupe, feed=self.feed)
-        for i in range(0, len(objects), max(1, self.settings.batch_size)):
+        step = max(1, self.settings.batch_size)
+        for i in range(0, len(objects), step):
             pending = {}
-            for o in objects[i : i + max(1, self.settings.batch_size)]:
+            for o in objects[i : i + step]:
                 ev = ObjectEvent("created", o.bucket, o.key, None, o.size, None, o.last_modified_ms)
-                pending[ev.id] = Pending(ev, Message("backfill", -1, -1, ev.id, b""))
-            work = self.planner.plan_events(pending)
-            self.writer.write(work, embed(work, self.embedder))
+                pending[ev.id] = Pending(ev, _source(ev.id))
+            work, rows = embed(self.stages.prepare.prepare_events(pending), self.stages.embedder)
+            self.stages.writer.write(work, rows)
             for upsert in work.upserts:
                 if upsert.row.id in known:
                     report.updated += 1
@@ -278,32 +268,18 @@ class _Stages:
             report.failed += len(work.dead)
             report.unchanged += work.skipped
 
-    def publish_removed(self, ids: list[str]) -> None:
-        if ids:
-            if self.feed is None:
-                self.feed = FeedWriter(self.settings)
-            self.feed.publish([FeedRecord(i, "removed", now_ms()) for i in ids])
+    def remove_gone(self, gone: list[str], report: BackfillReport) -> None:
+        """Remove the vectors of objects still gone (re-checked: re-created since the listing stays).
+
+        Through the writer, as the worker removes: the marks of their copies are re-checked, and
+        the removals reach the change feed."""
+        still_gone = [oid for oid in gone if self.store.stat(*split_id(oid)) is None]
+        if still_gone:
+            self.stages.writer.write(Work([], deletes=[Delete(oid, _source(oid)) for oid in still_gone]), [])
+        report.removed += len(still_gone)
 
     def close(self) -> None:
-        if self.feed is not None:
-            self.feed.close()
-        if self.writer is not None:
-            self.writer.flush()
-        if self.dlq is not None:
-            self.dlq.close()
-        self.planner.close()
-
-
-def _remove_gone(
-    store: ObjectStore, index: VectorIndex, gone: list[str], report: BackfillReport, threshold: float
-) -> list[str]:
-    still_gone = []
-    for oid in gone:
-        bucket, key = split_id(oid)
-        if store.stat(bucket, key) is None:  # re-created since the listing? then it stays
-            still_gone.append(oid)
-    if still_gone:
-        index.upsert(Dedupe(index, threshold).mark([], still_gone))  # their copies' marks re-checked
-    index.delete(still_gone)
-    report.removed += len(still_gone)
-    return still_gone
+        self.stages.writer.flush()
+        self.stages.close()
+        self.feed.close()
+        self.dlq.close()

@@ -20,7 +20,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from consumers import metrics
     from consumers.runner import Worker
     from lookalike.embedder import TimmEmbedder
+    from lookalike.targets import check_worker
 
+    check_worker(settings)  # before the model loads: another model's checkpoint would fail with less said
     stop = stop_on_signals()
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     metrics.serve(port, settings.metrics_host)

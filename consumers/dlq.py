@@ -8,10 +8,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kafka.errors import KafkaError
-
-from lookalike.bus import make_producer
-from lookalike.errors import Unavailable
+from consumers.bisect import bisect
+from lookalike.bus import make_producer, publish_acked
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,16 +40,20 @@ class DeadLetterWriter:
         self.producer = make_producer(settings, client_id="lookalike-dlq")
 
     def send(self, letters: list[DeadLetter]) -> None:
+        """Publish and wait for every acknowledgement; an outage raises ``Unavailable``.
+
+        A letter the broker refuses alone (found by bisection) cannot itself be dead-lettered: it
+        is logged with its reason and counted, and the batch goes on."""
         if not letters:
             return
-        try:
-            futures = [self.producer.send(self.topic, key=d.key or "", value=d.to_json()) for d in letters]
-            for f in futures:
-                f.get(timeout=15)
-        except KafkaError as exc:
-            raise Unavailable("kafka", f"dead-letter publish failed: {exc}") from exc
-        for d in letters:
-            log.warning("dead letter %s (offset %s:%d): %s", d.key, d.partition, d.offset, d.reason)
+        outcome = bisect(letters, self._publish, "dead-letter")
+        for d in outcome.accepted:
+            log.warning("dead letter %r (offset %s:%d): %s", d.key, d.partition, d.offset, d.reason)
+        for d, exc in outcome.failed:
+            log.error("dead letter %r was refused by Kafka (%s); its reason was: %s", d.key, exc, d.reason)
+
+    def _publish(self, letters: list[DeadLetter]) -> None:
+        publish_acked(self.producer, self.topic, [(d.key or "", d.to_json()) for d in letters], "dead-letter")
 
     def close(self) -> None:
         self.producer.close(timeout=5)

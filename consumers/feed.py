@@ -13,12 +13,10 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from kafka.errors import KafkaError
-
+from consumers.batch import Work
+from consumers.bisect import bisect
 from consumers.dlq import DeadLetter
-from consumers.planner import Work
-from lookalike.bus import make_producer
-from lookalike.errors import Unavailable
+from lookalike.bus import make_producer, publish_acked
 from lookalike.feed import FeedRecord, now_ms
 from lookalike.rows import IndexRow
 from lookalike.settings import Settings
@@ -70,15 +68,17 @@ class FeedWriter:
         self.producer = make_producer(settings, client_id="lookalike-feed")
 
     def publish(self, records: list[FeedRecord]) -> None:
-        if not records:
-            return
-        try:
-            futures = [self.producer.send(self.topic, key=r.id, value=r.to_json()) for r in records]
-            for f in futures:
-                f.get(timeout=15)
-        except KafkaError as exc:
-            raise Unavailable("kafka", f"change-feed publish failed: {exc}") from exc
-        log.debug("published %d feed records", len(records))
+        """Publish and wait for every acknowledgement; an outage raises ``Unavailable``.
+
+        A record the broker refuses alone (found by bisection) is logged and left out: the index
+        already holds the truth, and the feed's next record for that key supersedes it."""
+        outcome = bisect(records, self._publish, "feed")
+        for record, exc in outcome.failed:
+            log.error("feed record for %r was refused by Kafka: %s", record.id, exc)
+        log.debug("published %d feed records", len(outcome.accepted))
+
+    def _publish(self, records: list[FeedRecord]) -> None:
+        publish_acked(self.producer, self.topic, [(r.id, r.to_json()) for r in records], "change-feed")
 
     def close(self) -> None:
         self.producer.close(timeout=5)

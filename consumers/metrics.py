@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 STAGE_SECONDS = Histogram(
     "lookalike_stage_seconds",
@@ -18,6 +23,9 @@ EVENTS = Counter("lookalike_events_total", "Events handled, by outcome", ["outco
 BATCH_SIZE = Histogram("lookalike_batch_events", "Events per batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 READY = Gauge("lookalike_worker_ready", "1 once the model is loaded and the consumer subscribed")
 UNAVAILABLE = Gauge("lookalike_service_unavailable", "1 while a service is failing", ["service"])
+BISECTED = Counter(
+    "lookalike_bisect_total", "Refused batch-level calls: split in halves, or one item isolated", ["stage", "step"]
+)
 LAST_COMMIT = Gauge("lookalike_last_commit_timestamp_seconds", "Unix time of the last offset commit")
 
 
@@ -30,7 +38,38 @@ def timed(stage: str) -> Iterator[None]:
         STAGE_SECONDS.labels(stage).observe(time.perf_counter() - start)
 
 
-def serve(port: int, host: str = "127.0.0.1") -> None:
-    """Expose ``/metrics`` over HTTP (port 0 disables it)."""
-    if port:
-        start_http_server(port, addr=host)
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def with_readyz(metrics_app: WsgiApp) -> WsgiApp:
+    """``/readyz``: 200 while ``lookalike_worker_ready`` is 1, else 503; every other path: metrics.
+
+    Kubernetes' readiness probe (infra/helm) needs a status code, not a gauge to parse."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/readyz":
+            return metrics_app(environ, start_response)
+        ready = REGISTRY.get_sample_value("lookalike_worker_ready") == 1
+        start_response("200 OK" if ready else "503 Service Unavailable", [("Content-Type", "text/plain")])
+        return [b"ready\n" if ready else b"not ready\n"]
+
+    return app
+
+
+class _Quiet(WSGIRequestHandler):
+    """No access log line per probe or scrape."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve(port: int, host: str = "127.0.0.1") -> WSGIServer | None:
+    """Expose ``/metrics`` and ``/readyz`` over HTTP in a daemon thread (port 0 disables it)."""
+    if not port:
+        return None
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    server_class = type("MetricsServer", (ThreadingWSGIServer,), {"address_family": family})
+    app = with_readyz(make_wsgi_app())
+    server: WSGIServer = make_server(str(address[0]), port, app, server_class, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

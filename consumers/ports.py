@@ -67,12 +67,6 @@ class Committer(Protocol):
     def commit(self, offsets: Mapping[TopicPartition, int]) -> bool: ...
 
 
-class Poller(Protocol):
-    """Polls batches of messages from the events topic (``consumers.reader.Reader``)."""
-
-    def poll(self, max_records: int, timeout_ms: int) -> list[Message]: ...
-
-
 class DuplicateLookup(Protocol):
     """Nearest-other searches and reverse marks for near-duplicates (``lookalike.index.VectorIndex``)."""
 

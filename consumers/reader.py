@@ -22,8 +22,6 @@ from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Message", "Reader", "Rebalance"]
-
 
 class Rebalance(Protocol):
     """Told, on the polling thread, when partitions are taken away and when new ones arrive."""

@@ -1,45 +1,61 @@
-"""The runner: wires poll -> plan -> embed -> write -> commit, and owns retry and shutdown.
+"""The runner: wires read -> prepare -> embed -> write -> commit, and owns retry and shutdown.
 
-Stages, each a module with a small typed interface:
+It only wires; each stage is a module with a small typed interface:
 
-* poll (``reader``): Kafka group consumer, manual commits;
-* plan (``planner``): parse, look up index state (overlaid with writes in flight), fetch, decode
-  within a pixel budget, prepare; anything wrong with one event becomes a dead letter;
+* read (``reader``): Kafka group consumer, manual commits;
+* prepare (``prepare``): parse, look up index state (overlaid with writes in flight), fetch, decode
+  within a pixel budget, preprocess; anything wrong with one event becomes a dead letter;
 * embed (``embed``): one batched model call;
-* write (``writer``): Milvus upserts/deletes and dead letters, behind the revocation fence;
-* commit (``offsets``): pending offsets, in-order commit, the rebalance commit.
+* write (``writer``): Milvus marks, upserts and deletes, dead letters and the change feed;
+* commit (``checkpoint``): the commit order in numbered steps, and the offsets.
 
-Two threads overlap the work: the main thread polls and plans batch N+1 while the write stage
-embeds and writes batch N; a one-slot hand-off bounds memory and gives back-pressure. Offsets are
-committed by the main thread (the Kafka consumer is not thread-safe) only for messages whose writes
-Milvus accepted and whose dead letters Kafka acknowledged. A failure commits nothing, so the events
-come back; every step is idempotent, so a replay is harmless.
+Two threads overlap the work: this one reads and prepares batch N+1 while the write thread
+(``write_thread``) embeds and writes batch N. Offsets are committed by this thread (the Kafka
+consumer is not thread-safe) only for messages whose writes Milvus accepted and whose dead letters
+and feed records Kafka acknowledged. A failure commits nothing, so the events come back; every step
+is idempotent, so a replay is harmless. The clients are closed by one ``ExitStack``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from functools import partial
+from typing import Protocol, TypeVar
 
-from consumers.budget import PixelBudget, available_cores
-from consumers.dedupe import Dedupe
+from consumers.checkpoint import Checkpoint
 from consumers.dlq import DeadLetterWriter
 from consumers.feed import FeedWriter
 from consumers.metrics import BATCH_SIZE, LAST_COMMIT, READY, timed
-from consumers.offsets import Handoff, Offsets, Ownership
-from consumers.planner import Planner
+from consumers.offsets import Handoff, Ownership
 from consumers.ports import Message
+from consumers.prepare import PrepareStage
 from consumers.reader import Reader
 from consumers.retry import retry_until
-from consumers.writer import Writer, WriteStage
+from consumers.stages import build_stages
+from consumers.write_thread import WriteThread
 from lookalike.embedder import Embedder
 from lookalike.index import VectorIndex
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
 
 log = logging.getLogger(__name__)
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
+
+
+def _opened(clients: contextlib.ExitStack, client: C | None) -> C | None:
+    """``client``, closed when ``clients`` unwinds (None: it was never opened)."""
+    if client is not None:
+        clients.callback(client.close)
+    return client
 
 
 class Worker:
@@ -62,66 +78,64 @@ class Worker:
 
     def run(self, stop: threading.Event, max_outage_s: float = 0.0) -> None:
         self.embedder.load()
-        store = ObjectStore(self.settings)
-        index = retry_until(self._open_index, stop, max_outage_s)
-        if index is None:
-            return
-        dlq = retry_until(partial(DeadLetterWriter, self.settings), stop, max_outage_s)
-        feed = retry_until(partial(FeedWriter, self.settings), stop, max_outage_s)
-        reader = retry_until(partial(Reader, self.settings, group=self.group), stop, max_outage_s)
-        if dlq is None or reader is None or feed is None:
-            for client in (dlq, feed, reader, index):
-                if client is not None:
-                    client.close()
-            return
-        # fetch/decode threads sized to the cores this process may use (at least two, so one waits
-        # on S3 while one decodes); their memory is bounded by the pixel budget, not by their number
-        threads = max(2, self.settings.threads or available_cores())
-        planner = Planner(self.settings, store, index, self.embedder, threads, PixelBudget(self.settings.decode_budget))
+        with contextlib.ExitStack() as clients:
+            index = _opened(clients, retry_until(self._open_index, stop, max_outage_s))
+            dlq = _opened(clients, retry_until(partial(DeadLetterWriter, self.settings), stop, max_outage_s))
+            feed = _opened(clients, retry_until(partial(FeedWriter, self.settings), stop, max_outage_s))
+            if index is None or dlq is None or feed is None:
+                return  # stopped while a service was down
+            stages = build_stages(self.settings, self.embedder, ObjectStore(self.settings), index, dlq, feed)
+            clients.callback(stages.close)
+            # opened last, closed first: leaving the group at once moves the partitions on
+            reader = _opened(clients, retry_until(partial(Reader, self.settings, group=self.group), stop, max_outage_s))
+            if reader is None:
+                return
+            clients.callback(self._stopped)
+            checkpoint = Checkpoint(stages.writer, reader, stages.prepare.inflight.release)
+            self._serve(stop, max_outage_s, reader, stages.prepare, checkpoint, index.name)
+
+    def _serve(
+        self,
+        stop: threading.Event,
+        max_outage_s: float,
+        reader: Reader,
+        prepare: PrepareStage,
+        checkpoint: Checkpoint,
+        collection: str,
+    ) -> None:
+        """Run the two threads until ``stop``; then finish the batch in hand and commit it."""
         ownership = Ownership()
-        # the write stage outlives `stop` so that a batch in hand is finished, then committed
-        halt = threading.Event()
-        dedupe = Dedupe(index, self.settings.duplicate_threshold)
-        writer = Writer(index, dlq, self.settings.flush_rows, dedupe=dedupe, feed=feed)
-        stage = WriteStage(writer, self.embedder, ownership, planner.inflight.release, halt, max_outage_s)
-        stage.start()
-        offsets = Offsets(reader, collect=stage.finished)
-        joined = partial(self._joined, index.name)
-        reader.subscribe(Handoff(ownership, offsets, reader.commit_nowait, planner.inflight.forget, joined))
+        halt = threading.Event()  # the write thread outlives `stop`: a batch in hand is finished
+        thread = WriteThread(checkpoint, self.embedder, ownership, halt, max_outage_s)
+        thread.start()
+        joined = partial(self._joined, collection)
+        reader.subscribe(Handoff(ownership, checkpoint.offsets, reader.commit_nowait, prepare.inflight.forget, joined))
         try:
-            self._loop(stop, reader, planner, ownership, offsets, stage, max_outage_s)
-            stage.closing.set()
-            while stage.is_alive():
-                stage.join(0.5)
-                if stop.is_set() and not halt.is_set() and stage.idle():
+            self._loop(stop, reader, prepare, ownership, checkpoint, thread, max_outage_s)
+            thread.closing.set()
+            while thread.is_alive():
+                thread.join(0.5)
+                if stop.is_set() and not halt.is_set() and thread.idle():
                     halt.set()  # nothing left but a write stuck in an outage: abandon it
-            self._commit_done(offsets, ownership, stage, stop, max_outage_s)
-            if stage.error is not None:
-                raise stage.error
+            self._commit_done(checkpoint, ownership, stop, max_outage_s)
+            if thread.error is not None:
+                raise thread.error
         finally:
             halt.set()
-            stage.closing.set()
-            READY.set(0)
-            self.ready.clear()
-            reader.close()
-            dlq.close()
-            feed.close()
-            planner.close()
-            index.close()
-            log.info("worker stopped after %d batches, %d events", self.batches, self.events)
+            thread.closing.set()
 
     def _loop(
         self,
         stop: threading.Event,
         reader: Reader,
-        planner: Planner,
+        prepare: PrepareStage,
         ownership: Ownership,
-        offsets: Offsets,
-        stage: WriteStage,
+        checkpoint: Checkpoint,
+        thread: WriteThread,
         max_outage_s: float,
     ) -> None:
-        while not stop.is_set() and stage.error is None:
-            self._commit_done(offsets, ownership, stage, stop, max_outage_s)
+        while not stop.is_set() and thread.error is None:
+            self._commit_done(checkpoint, ownership, stop, max_outage_s)
             with timed("poll"):
                 batch = retry_until(partial(reader.poll, self.settings.batch_size, 100), stop, max_outage_s)
             if not batch:
@@ -130,24 +144,29 @@ class Worker:
             if self.on_batch is not None:
                 self.on_batch(batch)
             epochs = ownership.epochs({m.tp for m in batch})
-            work = retry_until(partial(planner.plan, batch, epochs), stop, max_outage_s)
-            if work is None or not stage.submit(work):
+            work = retry_until(partial(prepare.prepare, batch, epochs), stop, max_outage_s)
+            if work is None or not thread.submit(work):
                 return
 
     def _commit_done(
-        self, offsets: Offsets, ownership: Ownership, stage: WriteStage, stop: threading.Event, max_outage_s: float
+        self, checkpoint: Checkpoint, ownership: Ownership, stop: threading.Event, max_outage_s: float
     ) -> None:
-        """Commit every message the write stage made durable (and any commit a rebalance interrupted)."""
-        finished = offsets.durable()
+        """Step 5 of the commit order: commit every offset the write thread made durable."""
+        finished = checkpoint.offsets.durable()
         if finished:
             self.batches += 1
             self.events += finished
-        if not offsets.pending:
+        if not checkpoint.offsets.pending:
             return
         with timed("commit"):
-            committed = retry_until(lambda: offsets.commit(ownership.owned()), stop, max_outage_s)
+            committed = retry_until(lambda: checkpoint.commit(ownership.owned()), stop, max_outage_s)
         if committed:
             LAST_COMMIT.set_to_current_time()
+
+    def _stopped(self) -> None:
+        READY.set(0)
+        self.ready.clear()
+        log.info("worker stopped after %d batches, %d events", self.batches, self.events)
 
     def _joined(self, collection: str) -> None:
         """Ready once the model is loaded and the group has given this member its partitions."""

@@ -1,30 +1,26 @@
 """The lookalike dashboard: drop a photo, see what looks like it; watch the index fill up.
 
-Run with ``lookalike dashboard`` (or ``lookalike stack up``). This file is only layout: the search
-logic is in ``dashboard.query``, the duplicate groups and badge in ``dashboard.duplicates``, the
-login check in ``dashboard.access``, the live panel's numbers in ``dashboard.live``, the stack check
-in ``dashboard.health``. The model, the Milvus client, the S3 client and the Kafka clients are built once
-per process (``st.cache_resource``), keyed by the settings they were built from.
+Run with ``lookalike dashboard`` (or ``lookalike stack up``). This file is the page and the Search
+tab's layout; the other tabs' layouts are ``dashboard.live_panel`` and ``dashboard.duplicates_panel``.
+The search logic is in ``dashboard.query``, the duplicate groups and badge in ``dashboard.duplicates``,
+the login check in ``dashboard.access``, the live panel's numbers in ``dashboard.live`` (its lines
+in ``dashboard.trends``), the stack check in ``dashboard.health``. The model, the Milvus client, the
+S3 client and the Kafka clients are built once per process (``st.cache_resource``), keyed by the
+settings they were built from.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from datetime import date, datetime
+from datetime import date
 
 import streamlit as st
 
-from dashboard import access, duplicates, health, live, query
+from dashboard import access, duplicates, health, query
+from dashboard.duplicates_panel import duplicates_ui
+from dashboard.live_panel import live_ui
 from dashboard.query import QueryOutcome, QuerySource, SearchWindow
-from dashboard.resources import (
-    Ctx,
-    bucket_keys,
-    live_snapshot,
-    open_duplicate_index,
-    open_searcher,
-    open_store,
-)
+from dashboard.resources import Ctx, bucket_keys, open_searcher, open_store
 from lookalike.errors import LookalikeError, Unavailable
 from lookalike.process import setup_logging
 from lookalike.search import Searcher
@@ -32,10 +28,19 @@ from lookalike.settings import Settings
 
 log = logging.getLogger("dashboard")
 
-LIVE_REFRESH_S = live.REFRESH_S
 GRID_COLUMNS = 4
-GROUP_COLUMNS = 6
-LATEST_SHOWN = 8
+# Result cards (and the Live index tab's latest objects): a key on one line, cut with an ellipsis
+# (wrapped mid-name, keys made cards of uneven height); the duplicate badge wraps instead of cutting
+# its original's key off.
+CARD_CSS = """<style>
+div[class*="st-key-result-"] [data-testid="stImageCaption"],
+div[class*="st-key-result-"] [data-testid="stImageCaption"] * {
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; word-break: normal; overflow-wrap: normal;
+}
+div[class*="st-key-result-"] .stMarkdownBadge { white-space: normal; overflow-wrap: anywhere; text-align: left; }
+.st-key-latest [data-testid="stCaptionContainer"],
+.st-key-latest [data-testid="stCaptionContainer"] * { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+</style>"""
 
 
 # ---------------------------------------------------------------- page
@@ -55,6 +60,7 @@ def main() -> None:
         f"bucket `{settings.bucket}` · collection `{settings.collection}` · model `{settings.model}` · "
         f"Milvus `{settings.milvus_uri}` · Kafka `{settings.kafka_bootstrap}`"
     )
+    st.html(CARD_CSS)
     parts = health.check_stack(settings)
     banner_ui(parts)
     search_tab, live_tab, duplicates_tab = st.tabs(["Search", "Live index", "Duplicates"])
@@ -210,6 +216,10 @@ def search_ui(ctx: Ctx, down: set[str]) -> None:
 
 
 def query_preview_ui(outcome: QueryOutcome) -> None:
+    """The query beside its results; nothing at all for a file that could not be read as an image
+    (a heading over nothing stayed on the page after a bad upload)."""
+    if outcome.preview is None and outcome.result is None:
+        return
     with st.container(key="query"):
         st.subheader("Query")
         if outcome.preview is not None:
@@ -251,128 +261,6 @@ def results_ui(ctx: Ctx, outcome: QueryOutcome, window: SearchWindow) -> None:
                     why = f"marked by the workers: cosine similarity {n.duplicate_score:.4f} to {n.duplicate_of}"
                     st.badge(copy_of, icon=":material/content_copy:", color="orange", help=why)
                 st.button("More like this", key=f"more:{n.id}", on_click=_choose_object, args=(n.bucket, n.key))
-
-
-# ---------------------------------------------------------------- duplicates
-def duplicates_ui(ctx: Ctx, down: set[str]) -> None:
-    """Groups of near-duplicates, a page at a time, each a row of thumbnails."""
-    s = ctx.settings
-    low = min(s.duplicate_threshold, 0.99)
-    a, b, c = st.columns([2, 2, 1])
-    threshold = a.slider(
-        "Similarity threshold",
-        min_value=low,
-        max_value=1.0,
-        value=low,
-        step=0.005,
-        format="%.3f",
-        key="dup_threshold",
-        help=f"Cosine similarity. Workers mark pairs at {s.duplicate_threshold} and above "
-        "(LOOKALIKE_DUPLICATE_THRESHOLD), so a lower value finds nothing more.",
-    )
-    prefix = b.text_input("Key prefix", key="dup_prefix", placeholder="e.g. holidays/")
-    limit = int(c.selectbox("Groups per page", duplicates.PAGE_SIZES, index=2, key="dup_limit"))
-    if "milvus" in down:
-        st.warning(duplicates.friendly_error(Unavailable("milvus", "unreachable")), icon=":material/warning:")
-        return
-    pages = duplicates.pages_for(st.session_state, threshold, prefix, limit)
-    page = duplicates.load_page(
-        lambda: open_duplicate_index(ctx.key, s), s.bucket, threshold, prefix, limit, pages.cursor
-    )
-    if page.error is not None:
-        st.warning(page.error, icon=":material/warning:")
-        return
-    if not page.groups:
-        st.info("No near-duplicates at this threshold." if pages.number == 1 else "No more groups.")
-    first = (pages.number - 1) * limit + 1
-    for number, group in enumerate(page.groups, first):
-        group_ui(ctx, number, group)
-    back, page_no, forward = st.columns([1, 2, 1])
-    back.button("Previous", key="dup_prev", disabled=pages.number == 1, on_click=pages.back)
-    page_no.caption(f"Page {pages.number}")
-    if page.next_cursor is not None:
-        forward.button("Next", key="dup_next", on_click=pages.forward, args=(page.next_cursor,))
-
-
-def group_ui(ctx: Ctx, number: int, group: duplicates.GroupView) -> None:
-    with st.container(border=True, key=f"dup-group-{number}"):
-        st.markdown(f"**Group {number}** · {group.caption()}")
-        for start in range(0, len(group.members), GROUP_COLUMNS):
-            row = group.members[start : start + GROUP_COLUMNS]
-            for col, member in zip(st.columns(GROUP_COLUMNS), row, strict=False):
-                with col:
-                    thumb = ctx.thumb(ctx.settings.bucket, member.key, member.etag) if member.etag else None
-                    if thumb is not None:
-                        st.image(thumb, caption=member.key, width="stretch")
-                    else:
-                        st.caption(f"{member.key} (no preview)")
-                    if member.duplicate_of:
-                        st.caption(f"copy of {member.duplicate_of}")
-
-
-# ---------------------------------------------------------------- live index
-@st.fragment(run_every=LIVE_REFRESH_S)
-def live_ui(ctx: Ctx) -> None:
-    """Reruns on its own every few seconds; a search elsewhere on the page is not held up by it."""
-    snap = live_snapshot(ctx.key, LATEST_SHOWN, ctx.settings)
-    for part, detail in snap.errors.items():
-        st.warning(f"{health.LABELS[part]}: {detail}")
-    if snap.collection:
-        st.caption(f"Index `{ctx.settings.collection}` → `{snap.collection}` (model {snap.model or '?'})")
-    if snap.migration:
-        m = snap.migration
-        st.info(
-            f"Reindexing into `{m.get('target')}` with {m.get('model')}: "
-            f"{m.get('done')} / {m.get('total')} objects, lag {m.get('lag')}"
-        )
-    a, b, c, d = st.columns(4)
-    a.metric("Vectors indexed", "—" if snap.vectors is None else f"{snap.vectors:,}")
-    b.metric("Ingest rate (last minute)", "—" if snap.rate_per_s is None else f"{snap.rate_per_s:.2f} /s")
-    c.metric("Consumer lag", "—" if snap.total_lag is None else f"{snap.total_lag:,}")
-    d.metric("Dead letters (recent)", "—" if snap.dead_letters is None else str(len(snap.dead_letters)))
-    latest_ui(ctx, snap)
-    lag_col, dead_col = st.columns([1, 2])
-    with lag_col:
-        st.markdown(f"**Consumer lag** of group `{ctx.settings.group}` on `{ctx.settings.topic}`")
-        if snap.lag:
-            st.table(
-                [{"partition": p.partition, "committed": p.committed, "end": p.end, "lag": p.lag} for p in snap.lag],
-                hide_index=True,
-            )
-        elif snap.lag is not None:
-            st.caption("The topic does not exist yet.")
-    with dead_col:
-        st.markdown(f"**Recent dead letters** on `{ctx.settings.dead_letter_topic}`")
-        if snap.dead_letters:
-            st.table(
-                [
-                    {
-                        "time": datetime.fromtimestamp(dl.time).strftime("%H:%M:%S") if dl.time else "—",
-                        "key": dl.key,
-                        "reason": dl.reason,
-                        "from": f"{dl.topic}[{dl.partition}]@{dl.offset}" if dl.topic else "",
-                    }
-                    for dl in snap.dead_letters
-                ],
-                hide_index=True,
-            )
-        elif snap.dead_letters is not None:
-            st.caption("None: every event so far was indexable.")
-    st.caption(f"Refreshed {time.strftime('%H:%M:%S')}, every {LIVE_REFRESH_S} s.")
-
-
-def latest_ui(ctx: Ctx, snap: live.LiveSnapshot) -> None:
-    st.markdown("**Latest indexed objects**")
-    if not snap.latest:
-        st.caption("Nothing indexed yet." if "milvus" not in snap.errors else "Unavailable.")
-        return
-    columns = st.columns(LATEST_SHOWN)
-    for col, obj in zip(columns, snap.latest, strict=False):
-        with col:
-            thumb = ctx.thumb(obj.bucket, obj.key, obj.etag)
-            if thumb is not None:
-                st.image(thumb, width="stretch")
-            st.caption(f"{obj.key}  \n{query.format_age(obj.indexed_at, snap.taken_ms)}")
 
 
 if __name__ == "__main__":

@@ -10,18 +10,19 @@ panel and not the page.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
 
-from lookalike.bus import Offsets, read_offsets
+from dashboard.trends import rate_series
+from lookalike.bus import read_offsets, security
+from lookalike.deadletters import DeadLetterView, recent
 from lookalike.errors import Unavailable
 from lookalike.feed import FeedRecord, read_tail
 from lookalike.index import VectorIndex
@@ -46,60 +47,6 @@ class PartitionLag:
     lag: int
 
 
-def lag_rows(ends: Mapping[int, int], begins: Mapping[int, int], committed: Mapping[int, int]) -> list[PartitionLag]:
-    """Lag per partition (``lookalike.bus.Offsets.lag``): end offset minus the group's committed offset.
-
-    A partition the group never committed (no entry, or a negative offset) lags by everything still
-    retained (end - beginning); lag is clamped at zero (Tansu's end offsets can trail a commit).
-    """
-    rows = []
-    for p in sorted(ends):
-        done = committed.get(p)
-        o = Offsets(None if done is None or done < 0 else int(done), int(begins.get(p, 0)), int(ends[p]))
-        rows.append(PartitionLag(p, o.committed, o.end, o.lag))
-    return rows
-
-
-# ---------------------------------------------------------------- dead letters
-@dataclass(frozen=True)
-class DeadLetterView:
-    key: str
-    reason: str
-    time: float
-    etag: str = ""
-    size: int | None = None
-    topic: str = ""
-    partition: int | None = None
-    offset: int | None = None
-
-
-def parse_dead_letter(value: bytes | None, key: bytes | None = None, timestamp_ms: int = 0) -> DeadLetterView:
-    """A dead letter as the worker wrote it (``consumers.dlq.DeadLetter``), or what can be said of junk."""
-    fallback_key = key.decode("utf-8", "replace") if key else ""
-    try:
-        doc = json.loads(value or b"")
-        if not isinstance(doc, dict):
-            raise ValueError("not an object")
-    except ValueError:
-        return DeadLetterView(key=fallback_key, reason="(unreadable dead letter)", time=timestamp_ms / 1000)
-
-    def opt_int(name: str) -> int | None:
-        v = doc.get(name)
-        return int(v) if isinstance(v, int | float) else None
-
-    when = doc.get("time")
-    return DeadLetterView(
-        key=str(doc.get("key") or fallback_key),
-        reason=str(doc.get("reason") or "(no reason given)"),
-        time=float(when) if isinstance(when, int | float) else timestamp_ms / 1000,
-        etag=str(doc.get("etag") or ""),
-        size=opt_int("size"),
-        topic=str(doc.get("topic") or ""),
-        partition=opt_int("partition"),
-        offset=opt_int("offset"),
-    )
-
-
 class KafkaWatch:
     """One admin client and one group-less consumer, shared by every browser session (hence the lock)."""
 
@@ -109,7 +56,11 @@ class KafkaWatch:
         self.feed_topic = settings.change_feed_topic
         self.group = settings.group
         self._lock = threading.Lock()
-        options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, "request_timeout_ms": timeout_ms}
+        options: dict[str, Any] = {
+            "bootstrap_servers": settings.kafka_bootstrap,
+            "request_timeout_ms": timeout_ms,
+            **security(settings),
+        }
         try:
             self.admin = KafkaAdminClient(client_id="lookalike-dashboard", **options)
             self.consumer = KafkaConsumer(
@@ -118,9 +69,6 @@ class KafkaWatch:
         except KafkaError as exc:
             raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
 
-    def _partitions(self, topic: str) -> list[TopicPartition]:
-        return [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic))]
-
     def lag(self) -> list[PartitionLag]:
         with self._lock:
             offsets = read_offsets(self.admin, self.consumer, self.group, self.topic)
@@ -128,30 +76,8 @@ class KafkaWatch:
 
     def dead_letters(self, n: int = 20, timeout_s: float = 3.0) -> list[DeadLetterView]:
         """The ``n`` most recent dead letters, newest first."""
-        letters: list[DeadLetterView] = []
         with self._lock:
-            try:
-                tps = self._partitions(self.dead_letter_topic)
-                if not tps:
-                    return []
-                ends = self.consumer.end_offsets(tps)
-                begins = self.consumer.beginning_offsets(tps)
-                self.consumer.assign(tps)
-                for tp in tps:
-                    self.consumer.seek(tp, max(begins[tp], ends[tp] - n))
-                # read up to the end offsets: a fetch brings whole record batches, so on Tansu (whose
-                # end offset is the last batch's base + 1) the rest of the last batch comes with it
-                deadline = time.monotonic() + timeout_s
-                while time.monotonic() < deadline and any(self.consumer.position(tp) < ends[tp] for tp in tps):
-                    batch = self.consumer.poll(timeout_ms=300, max_records=500)
-                    for records in batch.values():
-                        letters.extend(parse_dead_letter(r.value, r.key, r.timestamp) for r in records)
-            except KafkaError as exc:
-                raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
-            finally:
-                self.consumer.unsubscribe()
-        letters.sort(key=lambda d: d.time, reverse=True)
-        return letters[:n]
+            return recent(self.consumer, self.dead_letter_topic, n, timeout_s)
 
     def feed_tail(self, per_partition: int = FEED_TAIL) -> list[FeedRecord]:
         """The change feed's most recent messages, oldest first (bounded: see ``read_tail``)."""
@@ -213,6 +139,7 @@ class LiveSnapshot:
     taken_ms: int
     vectors: int | None = None
     rate_per_s: float | None = None
+    rate_series: list[float] = field(default_factory=list)  # per bin, oldest first (``dashboard.trends``)
     latest: list[IndexedObject] = field(default_factory=list)
     lag: list[PartitionLag] | None = None
     dead_letters: list[DeadLetterView] | None = None
@@ -263,6 +190,7 @@ def snapshot(
             snap.dead_letters = watch.dead_letters(dead_letters_n)
             tail = watch.feed_tail()
             snap.rate_per_s = feed_rate(tail, snap.taken_ms)
+            snap.rate_series = rate_series(tail, snap.taken_ms, full=len(tail) >= FEED_TAIL)
             snap.latest = feed_latest(tail, latest_n)
         except Exception as exc:
             log.warning("live panel: kafka: %s", exc)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import duplicates, health, live, query
+from dashboard import duplicates, health, live, query, trends
 from lookalike.embedder import TimmEmbedder
 from lookalike.errors import Unavailable
 from lookalike.index import VectorIndex
+from lookalike.migration import read_migration
 from lookalike.search import Searcher
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
-from lookalike.versions import read_migration
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -58,8 +58,8 @@ def live_snapshot(key: str, latest_n: int, _settings: Settings) -> live.LiveSnap
     """One snapshot per dashboard process every few seconds, whatever the number of open tabs.
 
     Every tab's live panel refreshes on its own timer; without this, ten tabs would ask Milvus and
-    Kafka ten times as often. On Milvus Lite the row count walks every row (see the README's "How
-    far one machine goes"), so the sharing matters most there."""
+    Kafka ten times as often. On Milvus Lite the row count walks every row (see docs/scale.md, "How far
+    one machine goes"), so the sharing matters most there."""
     return live.snapshot(
         lambda: open_index(key, _settings),
         lambda: open_kafka(key, _settings),
@@ -67,6 +67,13 @@ def live_snapshot(key: str, latest_n: int, _settings: Settings) -> live.LiveSnap
         latest_n=latest_n,
         migration=lambda: read_migration(_settings),
     )
+
+
+@st.cache_resource(show_spinner=False)
+def trend_history(key: str) -> trends.History:
+    """The lag of every refresh in the last minutes, shared by every tab of this process: Kafka
+    says only the lag now, so its line is drawn from what earlier refreshes saw."""
+    return trends.History()
 
 
 @st.cache_data(max_entries=4000, show_spinner=False)

@@ -6,6 +6,8 @@
 # Without a folder it uses ../shared/datasets/reverse_image_search/train when that exists. With
 # ../shared/models/mobilenetv2_100.imagenet.pth present (offline machines) it writes .env so every
 # later `lookalike` command uses those weights; elsewhere timm downloads pretrained weights itself.
+# The command is .venv/bin/lookalike (`source .venv/bin/activate` puts it on the PATH); the last
+# lines printed say what to do next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash infra/install.sh
@@ -34,4 +36,6 @@ echo
 query="$(find "$(dirname "$FOLDER")/test" -type f 2>/dev/null | sort | head -1 || true)"
 [ -n "$query" ] || query="$(find "$FOLDER" -type f ! -name '.*' | sort | head -1)"
 $LA search "$query" -k 5
-echo "demo.sh: the stack keeps running: open the dashboard above, or stop it with: $LA stack down"
+echo
+# the URLs scrolled away above the progress line: the last lines say where things are and what to type
+.venv/bin/python -c 'from infra.stack_cli import print_next_steps; print_next_steps()'

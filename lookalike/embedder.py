@@ -26,9 +26,11 @@ import numpy as np
 from PIL import Image
 
 from lookalike.errors import LookalikeError
+from lookalike.preprocess import BoundedTransform
 from lookalike.rows import ModelTag
 from lookalike.runtime import Runner, TorchRunner, choose_runner
 from lookalike.settings import Settings
+from lookalike.weights import missing_weights
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +70,18 @@ def weights_tag(settings: Settings) -> str:
         path = Path(settings.weights).expanduser()
         if not path.is_file():
             raise ModelLoadError(f"LOOKALIKE_WEIGHTS={path} is not a file")
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        return f"file:{path.name}:{digest.hexdigest()[:12]}"
+        return file_tag(path)
     return "timm-pretrained" if settings.pretrained else "random-init:seed0"
+
+
+def file_tag(path: Path) -> str:
+    """``file:<name>:<sha256[:12]>``: a checkpoint by name and content, so a copy elsewhere matches
+    it and an edited file of the same name does not (``lookalike.targets`` finds files by it)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"file:{path.name}:{digest.hexdigest()[:12]}"
 
 
 DRAFT_MARGIN = 2  # JPEGs decode to at least this many times the model's resize size (see ``load``)
@@ -106,7 +114,7 @@ class TimmEmbedder:
         if self._model is not None:
             return
         import torch
-        from timm.data import create_transform, resolve_data_config
+        from timm.data import resolve_data_config
 
         threads = self.settings.threads or os.cpu_count() or 1
         torch.set_num_threads(threads)
@@ -123,7 +131,8 @@ class TimmEmbedder:
         if self._half:
             model.half()
         config = resolve_data_config({}, model=model)
-        self._transform = create_transform(**config)
+        # timm's resize-then-crop, done on the crop alone: a 20000x1 PNG must not become 5,120,000x256 first
+        self._transform = BoundedTransform.from_config(config)
         # twice the resize size: at 1x (a 12 MP photo decoded at 1/8), hit@1 on the 12 MP eval set
         # fell 0.02 below full decoding; at 2x (1/4) every measure stays within 0.005 of it
         self._decode_size = DRAFT_MARGIN * resize_size(config) if self.settings.draft_decode else None
@@ -154,6 +163,10 @@ class TimmEmbedder:
         import timm
         import torch
 
+        if self.settings.weights is None and self.settings.pretrained:
+            missing = missing_weights(self.model_name)  # offline: fail now, not after a minute of retries
+            if missing is not None:
+                raise ModelLoadError(missing)
         try:
             if self.settings.weights is not None:
                 return timm.create_model(
@@ -195,6 +208,8 @@ class TimmEmbedder:
         return pipe.input("batch").map("batch", "vectors", forward).output("vectors")
 
     def prepare(self, image: Image.Image) -> Any:
+        """The model's input for one image, in work and memory bounded by the model's input size
+        (``lookalike.preprocess``). Raises ``ImageTooThin`` (a ``BadImage``) for a crop of a few pixels."""
         assert self._transform is not None, "load() first"
         return self._transform(image)
 

@@ -81,14 +81,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def read_tail(consumer: KafkaConsumer, topic: str, per_partition: int, timeout_s: float = 3.0) -> list[FeedRecord]:
-    """The last ``per_partition`` messages of each partition of ``topic``, oldest first by ``at``.
+def tail_records(consumer: KafkaConsumer, topic: str, per_partition: int, timeout_s: float = 3.0) -> list[Any]:
+    """The last ``per_partition`` records of each partition of ``topic``, as Kafka gives them.
 
     Cost is bounded by ``per_partition`` times the partitions, whatever the topic holds. The
     consumer must be group-less (it is assigned, sought and unassigned here; not thread-safe).
     Reads until every partition's position reaches the end offset read first; a fetch returns
     whole record batches, so on Tansu (whose end offset is the last batch's base + 1) the rest of
-    that batch comes with it. No poll waits for data that is not there.
+    that batch comes with it. No poll waits for data that is not there. The change feed and the
+    dead letters (``lookalike.deadletters``) are both read this one way.
     """
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
@@ -99,18 +100,24 @@ def read_tail(consumer: KafkaConsumer, topic: str, per_partition: int, timeout_s
         consumer.assign(tps)
         for tp in tps:
             consumer.seek(tp, max(begins[tp], ends[tp] - per_partition))
-        out: list[FeedRecord] = []
+        out: list[Any] = []
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and any(consumer.position(tp) < ends[tp] for tp in tps):
-            batch = consumer.poll(timeout_ms=200, max_records=1000)
-            for records in batch.values():
-                for r in records:
-                    rec = FeedRecord.parse(r.value, r.key, r.timestamp)
-                    if rec is not None:
-                        out.append(rec)
+            for records in consumer.poll(timeout_ms=200, max_records=1000).values():
+                out.extend(records)
     except KafkaError as exc:
         raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
     finally:
         consumer.unsubscribe()
+    return out
+
+
+def read_tail(consumer: KafkaConsumer, topic: str, per_partition: int, timeout_s: float = 3.0) -> list[FeedRecord]:
+    """The last ``per_partition`` feed messages of each partition of ``topic``, oldest first by ``at``
+    (``tail_records``; anything that is not a feed message is left out)."""
+    parsed = (
+        FeedRecord.parse(r.value, r.key, r.timestamp) for r in tail_records(consumer, topic, per_partition, timeout_s)
+    )
+    out = [rec for rec in parsed if rec is not None]
     out.sort(key=lambda r: (r.at, r.id))
     return out

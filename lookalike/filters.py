@@ -1,18 +1,23 @@
 """Milvus filter expressions for search: keys under a prefix, upload time in a range, one key left out.
 
-Keys come from users and may hold anything S3 allows: quotes, backslashes, ``%`` and ``_``. Every
-literal is written with ``json.dumps`` (Milvus parses string literals with JSON-style escapes, the
-same quoting ``index.id_filter`` relies on). ``%`` and ``_`` are wildcards of ``like``: Milvus Lite
-3.2 honours ``\\%`` and ``\\_`` but matches no key holding a backslash however it is escaped, and
-Milvus 2.3 escapes nothing (milvus-docs#2525). So a prefix is expressed as a primary-key *range*:
-``id >= "b/p" && id < "b/q"``, where ``"b/q"`` is the smallest string above every string starting
-with ``"b/p"``. Milvus compares VARCHARs byte-wise on UTF-8, which orders like code points, so the
-range holds exactly the keys under the prefix, whatever characters it contains.
+Keys come from users and may hold anything S3 allows: control characters, quotes, backslashes, ``%``
+and ``_``. Milvus's expression parsers disagree on escapes: Milvus Lite 3.2 refuses ``\\u``, ``\\x``
+and octal escapes (so ``json.dumps``, which writes U+0000 to U+001F as ``\\uXXXX``, breaks on them);
+Milvus 2.3 takes them all. Both take a control character written raw inside the quotes, except a
+line break, which both take as ``\\n`` / ``\\r``. So ``literal`` escapes only ``\\``, ``"``, LF and
+CR and passes every other character as it is (tested for U+0001 to U+001F and U+007F on both servers,
+``tests/integration/test_control_keys.py`` and ``tests/milvus_server``).
+
+``%`` and ``_`` are wildcards of ``like``: Milvus Lite 3.2 honours ``\\%`` and ``\\_`` but matches
+no key holding a backslash however it is escaped, and Milvus 2.3 escapes nothing (milvus-docs#2525).
+So a prefix is expressed as a primary-key *range*: ``id >= "b/p" && id < "b/q"``, where ``"b/q"`` is
+the smallest string above every string starting with ``"b/p"``. Milvus compares VARCHARs byte-wise
+on UTF-8, which orders like code points, so the range holds exactly the keys under the prefix,
+whatever characters it contains.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -20,9 +25,17 @@ MAX_CODE_POINT = 0x10FFFF
 _SURROGATES = range(0xD800, 0xE000)
 
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"}
+
+
 def literal(text: str) -> str:
-    """A Milvus string literal holding exactly ``text``."""
-    return json.dumps(text, ensure_ascii=False)
+    """A double-quoted Milvus string literal holding exactly ``text`` (see the module docstring)."""
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in text) + '"'
+
+
+def in_list(values: Iterable[str], field: str = "id") -> str:
+    """``field in ["a","b",...]``: rows whose ``field`` is one of ``values``."""
+    return f"{field} in [" + ",".join(literal(v) for v in values) + "]"
 
 
 def prefix_upper_bound(prefix: str) -> str | None:

@@ -7,41 +7,29 @@ opening it with another model raises ``ModelMismatch`` instead of silently mixin
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus import DataType, MilvusClient
 
-from lookalike.errors import ModelMismatch, Unavailable
-from lookalike.filters import key_prefix
-from lookalike.rows import (
-    DUPLICATE_FIELDS,
-    FIELDS,
-    MAX_ID,
-    TAG_PROPERTY,
-    Hit,
-    IndexedState,
-    IndexRow,
-    ModelTag,
-    id_filter,
-)
+from lookalike.errors import ModelMismatch
+from lookalike.filters import in_list
+from lookalike.index_queries import RowQueries
+from lookalike.milvus import GRPC_OPTIONS, MilvusConnection, call
+from lookalike.rows import DUPLICATE_FIELDS, FIELDS, MAX_ID, TAG_PROPERTY, Hit, IndexedState, IndexRow, ModelTag
 from lookalike.settings import Settings
 from lookalike.versions import Versions, is_physical, physical_name
 
 log = logging.getLogger(__name__)
 
-# pymilvus pings every 10 s even on an idle channel; a gRPC server's default policy (one ping per
-# 5 min without data, 2 strikes) answers that with GOAWAY "too_many_pings", and the next call on the
-# shared channel fails as if Milvus were down. Ping only while calls are in flight.
-GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": False, "grpc.keepalive_time_ms": 60_000}
+__all__ = ["GRPC_OPTIONS", "VectorIndex"]
 
 
-class VectorIndex:
-    """A Milvus collection of image vectors."""
+class VectorIndex(RowQueries):
+    """A Milvus collection of image vectors; calls go through ``lookalike.milvus`` (errors by code)."""
 
     def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
         self.name = settings.collection
@@ -54,15 +42,8 @@ class VectorIndex:
         self.bucket = settings.bucket
         self.tag: ModelTag | None = None
         self.has_duplicates = True  # False on a collection made before the duplicate fields
-        try:
-            self.client = MilvusClient(
-                uri=settings.milvus_uri,
-                token=settings.milvus_token.get_secret_value(),
-                timeout=timeout,
-                grpc_options=GRPC_OPTIONS,
-            )
-        except MilvusException as exc:
-            raise Unavailable("milvus", str(exc)) from exc
+        self.conn = MilvusConnection(settings.milvus_uri, settings.milvus_token.get_secret_value(), timeout)
+        self.client = self.conn.client
 
     # ---- lifecycle
     def open(self, tag: ModelTag, create: bool = True) -> None:
@@ -209,10 +190,7 @@ class VectorIndex:
             self._call(self.client.drop_collection, self.name)
 
     def close(self) -> None:
-        try:
-            self.client.close()
-        except Exception:  # closing a broken channel must not mask the real error
-            log.debug("closing milvus client failed", exc_info=True)
+        self.conn.close()
 
     # ---- writes
     def upsert(self, rows: Sequence[IndexRow]) -> None:
@@ -249,7 +227,7 @@ class VectorIndex:
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self._check_target()
-            self._call(self.client.delete, self.name, filter=id_filter(ids))
+            self._call(self.client.delete, self.name, filter=in_list(ids))
 
     # ---- reads
     def states(self, ids: Sequence[str]) -> dict[str, IndexedState]:
@@ -259,7 +237,7 @@ class VectorIndex:
         rows = self._call(
             self.client.query,
             self.name,
-            filter=id_filter(ids),
+            filter=in_list(ids),
             output_fields=["id", "etag", "last_modified"],
             consistency_level="Strong",
         )
@@ -271,7 +249,7 @@ class VectorIndex:
         fields = [*self.fields, "vector"] if with_vectors else self.fields
         return list(
             self._call(
-                self.client.query, self.name, filter=id_filter(ids), output_fields=fields, consistency_level="Strong"
+                self.client.query, self.name, filter=in_list(ids), output_fields=fields, consistency_level="Strong"
             )
         )
 
@@ -286,91 +264,6 @@ class VectorIndex:
         deleted rows until compaction drops them, so it can read high; ``count`` is exact."""
         stats = self._call(self.client.get_collection_stats, self.name)
         return int(stats.get("row_count", 0))
-
-    def iter_rows(
-        self,
-        fields: Sequence[str] = ("id", "etag"),
-        batch: int = 1000,
-        lo: str | None = None,
-        hi: str | None = None,
-        where: str = "",
-    ) -> Iterator[dict[str, Any]]:
-        """Rows with ``lo <= id < hi`` (None: unbounded), in id order, at most ``batch`` per query.
-
-        Milvus (Lite above all) returns a limited query in no particular order, and pymilvus'
-        query_iterator does not escape string keys; so a range that comes back full is split at the
-        median of what it returned, lower half first, until each range fits in one page, which is
-        sorted here. Memory holds one page and the pending range bounds, whatever the collection.
-        """
-        out = list(dict.fromkeys(["id", *fields]))
-        ranges: list[tuple[str | None, str | None]] = [(lo, hi)]
-        while ranges:
-            lo, hi = ranges.pop()
-            terms = []
-            if lo is not None:
-                terms.append(f"id >= {json.dumps(lo, ensure_ascii=False)}")
-            if hi is not None:
-                terms.append(f"id < {json.dumps(hi, ensure_ascii=False)}")
-            if where:
-                terms.append(f"({where})")
-            page = self._call(
-                self.client.query,
-                self.name,
-                filter=" && ".join(terms),
-                output_fields=out,
-                limit=batch + 1,
-                consistency_level="Strong",
-            )
-            if len(page) <= batch:
-                yield from sorted(page, key=lambda r: str(r["id"]))
-                continue
-            ids = sorted(str(r["id"]) for r in page)
-            mid = ids[len(ids) // 2]
-            ranges.append((mid, hi))
-            ranges.append((lo, mid))
-
-    def duplicate_rows(self, prefix: str = "", min_score: float = 0.0) -> list[dict[str, Any]]:
-        """Rows marked as a near-copy (score >= ``min_score``) whose key, or whose original's key, is
-        under ``prefix`` in this bucket: ``id``, ``duplicate_of``, ``duplicate_score``."""
-        if not self.has_duplicates:
-            return []
-        marked = f'duplicate_of != "" && duplicate_score >= {float(min_score)!r}'
-        if not prefix:
-            return list(self.iter_rows(DUPLICATE_FIELDS, where=marked))
-        under = key_prefix(self.bucket, prefix)
-        target = key_prefix(self.bucket, prefix, field="duplicate_of")
-        rows = {r["id"]: r for r in self.iter_rows(DUPLICATE_FIELDS, where=f"({marked}) && (({under}) || ({target}))")}
-        return list(rows.values())
-
-    def nearest_other(self, vectors: np.ndarray, exclude: Sequence[str]) -> list[tuple[str, float] | None]:
-        """For each vector, the id and similarity of its nearest row not in ``exclude`` (Strong)."""
-        if len(vectors) == 0:
-            return []
-        where = f"not ({id_filter(list(exclude))})" if exclude else ""
-        hits = self.search(np.asarray(vectors), k=1, filter=where)
-        return [(h[0].id, h[0].score) if h else None for h in hits]
-
-    def marked_as_copies_of(self, ids: Sequence[str], limit: int = 16384) -> list[IndexRow]:
-        """Rows (with vectors) whose ``duplicate_of`` is one of ``ids``: to re-check when those change."""
-        if not ids or not self.has_duplicates:
-            return []
-        where = id_filter(list(ids)).replace("id in", "duplicate_of in", 1)
-        rows = self.query(where, [*self.fields, "vector"], limit=limit)
-        return [
-            IndexRow(
-                id=str(r["id"]),
-                vector=np.asarray(r["vector"], dtype=np.float32),
-                etag=str(r["etag"]),
-                size=int(r["size"]),
-                content_type=str(r["content_type"]),
-                event_time=int(r["event_time"]),
-                last_modified=int(r["last_modified"]),
-                duplicate_of=str(r["duplicate_of"]),
-                duplicate_score=float(r["duplicate_score"]),
-                indexed_at=int(r["indexed_at"]),
-            )
-            for r in rows
-        ]
 
     def query(self, filter: str, fields: Sequence[str], limit: int | None = None) -> list[dict[str, Any]]:
         """Rows matching a Milvus ``filter`` (Strong), e.g. by ``indexed_at`` for the live panel."""
@@ -412,19 +305,9 @@ class VectorIndex:
             for hits in result
         ]
 
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """A client method by name, through ``lookalike.milvus.call`` (for ``Versions``)."""
+        return self.conn.call(method, *args, **kwargs)
+
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            if "timeout" not in kwargs and fn.__name__ not in ("next", "create_schema"):
-                kwargs["timeout"] = self.timeout
-            return fn(*args, **kwargs)
-        except MilvusException as exc:
-            if _is_unavailable(exc):
-                raise Unavailable("milvus", str(exc)) from exc
-            raise
-
-
-def _is_unavailable(exc: MilvusException) -> bool:
-    text = str(exc).lower()
-    return any(
-        s in text for s in ("unavailable", "deadline", "connect", "timeout", "not ready", "closed", "server", "rpc")
-    )
+        return call(fn, *args, timeout=None if fn.__name__ == "create_schema" else self.timeout, **kwargs)

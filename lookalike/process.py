@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from lookalike.settings import Settings
 
@@ -58,3 +61,18 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if isinstance(action.default, str) and "%(default)" not in action.help:
             return f"{action.help} (default: %(default)r)"
         return super()._get_help_string(action)
+
+
+def command_name() -> str:
+    """``lookalike`` as the user can type it here, for hints such as "stop it with: … stack down".
+
+    ``infra/install.sh`` puts the script in ``.venv/bin``, which is not on the PATH until the venv
+    is activated; a hint naming a bare ``lookalike`` then answers "command not found". So: the bare
+    name when the PATH finds this very script, else its path (relative when under the current
+    directory, like ``.venv/bin/lookalike``)."""
+    script = Path(sys.executable).parent / "lookalike"  # the venv's bin, not the interpreter it links to
+    found = shutil.which("lookalike")
+    if not script.exists() or (found is not None and Path(found).resolve() == script.resolve()):
+        return "lookalike"
+    relative = os.path.relpath(script)
+    return relative if not relative.startswith("..") else str(script)

@@ -7,7 +7,6 @@ tags without the client code, and so that file stays about its one collection.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -82,8 +81,3 @@ class Hit(ObjectIdParts):
     id: str
     score: float
     fields: dict[str, Any]
-
-
-def id_filter(ids: Sequence[str]) -> str:
-    """``id in [...]`` with each id quoted and escaped (keys may hold quotes and backslashes)."""
-    return "id in [" + ",".join(json.dumps(i, ensure_ascii=False) for i in ids) + "]"

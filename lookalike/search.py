@@ -13,7 +13,8 @@ from lookalike.imaging import decode_image
 from lookalike.index import VectorIndex
 from lookalike.rows import Hit, ModelTag
 from lookalike.settings import Settings
-from lookalike.versions import WEIGHTS_PATH_PROPERTY, Versions, settings_for_tag
+from lookalike.targets import settings_for_target
+from lookalike.versions import Versions
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,14 @@ class SearchResult:
 
 
 class Models:
-    """The embedder for each model tag a collection records: the given one, others built on first need."""
+    """The embedder for each model tag a collection records: the given one, others built on first need
+    from the tag and the weights file it names (``lookalike.targets``), never from the configured model."""
 
-    def __init__(self, settings: Settings, index: VectorIndex, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, index: VectorIndex, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.index = index
-        self._embedders: dict[ModelTag, Embedder] = {embedder.tag: embedder}
+        # an unloaded embedder's tag (dim 0) matches no collection's, so it is never handed out
+        self._embedders: dict[ModelTag, Embedder] = {embedder.tag: embedder} if embedder is not None else {}
         self._lock = threading.Lock()
 
     def get(self, collection: str, tag: ModelTag) -> Embedder:
@@ -83,8 +86,9 @@ class Models:
             if found is not None:
                 return found
             target = Versions(self.index).describe(collection)
-            path = target.properties.get(WEIGHTS_PATH_PROPERTY) if target is not None else None
-            embedder = TimmEmbedder(settings_for_tag(self.settings, tag, path))
+            if target is None or target.tag != tag:
+                raise ModelMismatch(f"{collection} no longer holds {tag} (dropped or changed meanwhile)")
+            embedder = TimmEmbedder(settings_for_target(self.settings, target))
             embedder.load()
             if embedder.tag != tag:
                 raise ModelMismatch(f"{collection} holds {tag} but the model built from it is {embedder.tag}")
@@ -99,6 +103,9 @@ class Searcher:
     the model its target records, loading that model on first need, so a search follows a
     ``reindex`` swap at once without a restart and never mixes two models' vectors.
 
+    Without an ``embedder`` it loads only the model the target records: the configured one may be
+    stale (``LOOKALIKE_WEIGHTS`` naming the previous model's checkpoint after a reindex).
+
     ``load_ms`` and ``connect_ms`` say what construction cost (model load, Milvus connection), so a
     one-shot ``lookalike search`` can tell a user where its seconds went (``timings``).
     """
@@ -106,14 +113,19 @@ class Searcher:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         start = time.perf_counter()
-        self.embedder = embedder or TimmEmbedder(settings)
-        self.embedder.load()
-        loaded = time.perf_counter()
         self.index = VectorIndex(settings)
-        self.models = Models(settings, self.index, self.embedder)
-        self.embedder = self.models.get(*self.index.follow())
-        self.load_ms = (loaded - start) * 1000
-        self.connect_ms = (time.perf_counter() - loaded) * 1000
+        try:
+            collection, tag = self.index.follow()
+            connected = time.perf_counter()
+            if embedder is not None:
+                embedder.load()
+            self.models = Models(settings, self.index, embedder)
+            self.embedder = self.models.get(collection, tag)
+        except BaseException:
+            self.index.close()
+            raise
+        self.connect_ms = (connected - start) * 1000
+        self.load_ms = (time.perf_counter() - connected) * 1000
 
     def search_bytes(self, data: bytes, k: int = 10, exclude_id: str | None = None, filter: str = "") -> SearchResult:
         """Raises ``BadImage`` for bytes that are not a usable image. ``filter`` is a Milvus boolean

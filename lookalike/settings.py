@@ -32,6 +32,12 @@ class Settings(BaseSettings):
 
     # --- event bus (Kafka protocol: Apache Kafka in production, Tansu locally)
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # TLS/SASL for a secured listener (Strimzi, MSK, Confluent): kafka-python's options of the same names
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = Field(None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_cafile: str | None = Field(None, description="CA bundle that signed the brokers' certificates")
     topic: str = "lookalike.events"
     dlq_topic: str | None = Field(None, description="defaults to '<topic>.dlq'")
     feed_topic: str | None = Field(None, description="the change feed (compacted); defaults to '<topic>.indexed'")
@@ -46,12 +52,12 @@ class Settings(BaseSettings):
     index_type: str = "HNSW"
     hnsw_m: int = Field(16, description="HNSW graph degree (set when a collection is created)")
     hnsw_ef_construction: int = Field(200, description="HNSW build-time candidate list (at creation)")
-    hnsw_ef: int = Field(256, description="HNSW search-time candidate list (at least k); see README scale")
+    hnsw_ef: int = Field(256, description="HNSW search-time candidate list (at least k); see docs/scale.md")
     search_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = Field(
         "Strong",
         description="consistency of user searches (dashboard, API, CLI); the worker's own reads are always "
         "Strong. Strong sees every acknowledged write but waits for Milvus's time tick (about 200 ms on a "
-        "server); Bounded answers at once but may miss the last gracefulTime of writes. See README scale",
+        "server); Bounded answers at once but may miss the last gracefulTime of writes. See docs/scale.md",
     )
     flush_rows: int = Field(
         512, description="flush after this many written rows and when writes pause; 0 leaves it to Milvus"
@@ -60,12 +66,17 @@ class Settings(BaseSettings):
         0.85,
         ge=0.0,
         le=1.0,
-        description="cosine similarity at which the nearest other object is marked as duplicate_of (README)",
+        description="cosine similarity at which the nearest other object is marked duplicate_of (docs/architecture.md)",
     )
 
     # --- model
     model: str = "mobilenetv2_100"
     weights: Path | None = Field(None, description="local checkpoint; unset means timm downloads weights")
+    weights_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="directories (comma-separated) searched for the checkpoint a collection's 'file:<name>:<sha>' "
+        "tag names, when neither the path recorded with it nor LOOKALIKE_WEIGHTS holds it (docs/model-changes.md)",
+    )
     pretrained: bool = Field(True, description="false: random init, for plumbing tests only")
     device: str = "auto"
     batch_size: int = 32
@@ -118,14 +129,23 @@ class Settings(BaseSettings):
         0, description="pixels one worker decodes at once, all threads together; 0: 2 x max_image_pixels"
     )
 
-    @field_validator("weights", mode="before")
+    @field_validator(
+        "weights",
+        "dlq_topic",
+        "feed_topic",
+        "kafka_sasl_mechanism",
+        "kafka_sasl_username",
+        "kafka_ssl_cafile",
+        mode="before",
+    )
     @classmethod
-    def _empty_weights_is_none(cls, value: object) -> object:
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty variable means unset: ``as_env`` writes unset fields so, to override ``.env``."""
         return None if value in ("", None) else value
 
-    @field_validator("buckets", mode="before")
+    @field_validator("buckets", "weights_dirs", mode="before")
     @classmethod
-    def _split_buckets(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [b.strip() for b in value.split(",") if b.strip()]
         return value
@@ -190,12 +210,16 @@ class Settings(BaseSettings):
         return self.model_copy(update=update)
 
     def as_env(self) -> dict[str, str]:
-        """These settings as ``LOOKALIKE_*`` variables, so a child process runs with exactly them."""
+        """These settings as ``LOOKALIKE_*`` variables, so a child process runs with exactly them.
+
+        An unset field is written empty rather than left out: otherwise the child would take that
+        variable from the parent's environment or its ``.env`` (a restarted worker loaded the old
+        model's ``LOOKALIKE_WEIGHTS`` into the new model that way)."""
         env: dict[str, str] = {}
         for field_name, value in self.model_dump().items():
             if value is None:
-                continue
-            if isinstance(value, SecretStr):
+                value = ""
+            elif isinstance(value, SecretStr):
                 value = value.get_secret_value()
             elif isinstance(value, list):  # comma-separated, as the list fields read them
                 value = ",".join(str(v) for v in value)

@@ -134,6 +134,12 @@ class ObjectStore:
                     raise ObjectTooLarge(f"object is over the limit of {self.max_bytes} bytes")
         except _Missing:
             return None
+        except ET.ParseError as exc:
+            # The error body echoes the key, and XML 1.0 cannot carry a control character or U+FFFE:
+            # the client fails parsing it (moto's NoSuchKey for 'a\x01b'). A HEAD has no body to parse.
+            if self.stat(bucket, key) is None:
+                return None
+            raise ObjectRefused(f"the error S3 returned for key {key!r} is not readable XML: {exc}") from exc
         finally:
             if response is not None:
                 response.close()

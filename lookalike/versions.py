@@ -14,22 +14,16 @@ the alias is moved before an old version is dropped.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from pymilvus import MilvusException
+from typing import Any, Protocol
 
 from lookalike.errors import ModelMismatch
+from lookalike.milvus import MilvusRefused
+from lookalike.rows import TAG_PROPERTY, ModelTag
 from lookalike.settings import Settings
-
-if TYPE_CHECKING:
-    from lookalike.index import VectorIndex
-    from lookalike.rows import ModelTag
 
 log = logging.getLogger(__name__)
 
@@ -85,19 +79,23 @@ class Target:
     properties: dict[str, str]
 
 
-class Versions:
-    """Alias bookkeeping on the Milvus connection of a ``VectorIndex``."""
+class MilvusCalls(Protocol):
+    """A Milvus connection (``lookalike.milvus.MilvusConnection``, or the ``VectorIndex`` holding one)."""
 
-    def __init__(self, index: VectorIndex) -> None:
-        self.index = index
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class Versions:
+    """Alias bookkeeping on a Milvus connection."""
+
+    def __init__(self, conn: MilvusCalls) -> None:
+        self.conn = conn
 
     def _do(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self.index._call(getattr(self.index.client, method), *args, **kwargs)
+        return self.conn.call(method, *args, **kwargs)
 
     def describe(self, name: str) -> Target | None:
         """What ``name`` (an alias or a collection) resolves to; None when it does not exist."""
-        from lookalike.rows import TAG_PROPERTY, ModelTag
-
         if not self._do("has_collection", name):
             return None
         info = self._do("describe_collection", name)
@@ -142,7 +140,7 @@ class Versions:
         else:
             try:
                 self._do("create_alias", collection, alias)
-            except MilvusException:  # another process created it meanwhile: it must now exist
+            except MilvusRefused:  # another process created it meanwhile: it must now exist
                 if not self.alias_exists(alias):
                     raise
         log.info("alias %s -> %s", alias, collection)
@@ -157,40 +155,3 @@ class Versions:
 
     def set_property(self, collection: str, key: str, value: str) -> None:
         self._do("alter_collection_properties", collection, {key: value})
-
-
-# ---------------------------------------------------------------- a build's progress, for status readers
-def migration_path(settings: Settings) -> Path:
-    """``<state_dir>/migration-<alias>.json``: written by ``reindex`` while it builds, then removed."""
-    return Path(settings.state_dir, f"migration-{settings.collection}.json")
-
-
-def write_migration(settings: Settings, progress: dict[str, Any]) -> None:
-    """Atomically (write, then rename), so a reader never sees half a file."""
-    path = migration_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(progress))
-    os.replace(tmp, path)
-
-
-def read_migration(settings: Settings) -> dict[str, Any] | None:
-    """The running build's ``target``, ``model``, ``done``, ``total`` and ``lag``; None when none runs."""
-    try:
-        doc = json.loads(migration_path(settings).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(doc, dict):
-        return None
-    try:  # a build killed mid-way leaves its file behind: only a live builder's counts
-        pid = int(doc.get("pid", 0))
-        if pid <= 0:
-            return None
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return doc
-
-
-def clear_migration(settings: Settings) -> None:
-    migration_path(settings).unlink(missing_ok=True)

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lookalike.process import HelpFormatter, stop_on_signals
+from lookalike.process import HelpFormatter, command_name, stop_on_signals
 from lookalike.settings import Settings
 
 HELP = HelpFormatter
+SKIPS_SHOWN = 10  # non-images named one by one; the rest are counted
 
 
 def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
@@ -26,17 +27,40 @@ def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
     from lookalike.store import ObjectStore
-    from producers.upload import plan_upload, upload
+    from producers.upload import plan_upload, split_images, upload
 
     items = plan_upload([Path(p) for p in args.paths], prefix=args.prefix)
     if not items:
         print("nothing to upload", file=sys.stderr)
         return 1
-    store = ObjectStore(settings)
+    refused: list[tuple[Any, str]] = []
+    if not args.any_file:
+        items, refused = split_images(items)
+        for item, why in refused[:SKIPS_SHOWN]:
+            print(f"skipped {item.path}: {why}", file=sys.stderr)
+        if len(refused) > SKIPS_SHOWN:
+            print(f"skipped {len(refused) - SKIPS_SHOWN} more files that are not images", file=sys.stderr)
     bucket = args.bucket or settings.bucket
-    n = upload(store, bucket, items, concurrency=args.concurrency, progress=not args.quiet)
-    print(f"uploaded {n} objects to s3://{bucket}/{args.prefix.strip('/')}", file=sys.stderr)
-    return 0
+    n = 0
+    if items:
+        n = upload(ObjectStore(settings), bucket, items, concurrency=args.concurrency, progress=not args.quiet)
+    print(upload_summary(n, bucket, args.prefix, len(refused)), file=sys.stderr)
+    return 1 if refused or not n else 0
+
+
+def upload_summary(n: int, bucket: str, prefix: str, skipped: int) -> str:
+    """What was sent, what was not, and what this command cannot know: whether the workers indexed it."""
+    where = f"s3://{bucket}/{prefix.strip('/')}"
+    lines = [f"uploaded {n} {'object' if n == 1 else 'objects'} to {where}"]
+    if skipped:
+        what = "1 file that is not an image" if skipped == 1 else f"{skipped} files that are not images"
+        lines[0] += f"; skipped {what} (--any-file sends them)"
+    if n:
+        lines.append(
+            "the workers index them within seconds; whether each was indexed or refused is not known here: "
+            f"`{command_name()} objects KEY` says, with the reason"
+        )
+    return "\n".join(lines)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -53,7 +77,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
         "upload",
         help="upload files and folders to the bucket",
-        description="Upload image files and folders (recursively, concurrently); each upload gets indexed.",
+        description="Upload image files and folders (recursively, concurrently); the workers index each one. "
+        "Files that are not images are skipped and named (exit status 1).",
         formatter_class=HELP,
     )
     p.add_argument("paths", nargs="+", help="files and folders to upload; folders keep their relative paths as keys")
@@ -61,4 +86,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--bucket", default=None, help="target bucket (default: LOOKALIKE_BUCKET)")
     p.add_argument("--concurrency", type=int, default=8, help="uploads in flight at once")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--any-file", action="store_true", help="upload files that are not images too (the workers dead-letter them)"
+    )
     p.set_defaults(func=cmd_upload)

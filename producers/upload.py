@@ -1,4 +1,9 @@
-"""Bulk upload: files and folders into the bucket, concurrently, with a progress bar."""
+"""Bulk upload: files and folders into the bucket, concurrently, with a progress bar.
+
+Files whose first bytes match no image format are left out before anything is sent (``split_images``):
+the workers would only dead-letter them, and the upload would have said "uploaded" all the same.
+Only the header is read, so a truncated image still goes up; the workers then say why it fails.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from lookalike.store import ObjectStore
@@ -36,6 +42,30 @@ def plan_upload(paths: Iterable[Path], prefix: str = "") -> list[UploadItem]:
             ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             items.append(UploadItem(path, key, ctype))
     return items
+
+
+def image_problem(path: Path) -> str | None:
+    """Why ``path`` is clearly no image, or None when its header is one Pillow reads."""
+    try:
+        with Image.open(path):  # reads the header only
+            return None
+    except UnidentifiedImageError:
+        return "empty file" if path.stat().st_size == 0 else "not an image (unrecognised format)"
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"unreadable: {exc}"
+
+
+def split_images(items: list[UploadItem]) -> tuple[list[UploadItem], list[tuple[UploadItem, str]]]:
+    """The items that look like images, and the others with the reason each is left out."""
+    images: list[UploadItem] = []
+    refused: list[tuple[UploadItem, str]] = []
+    for item in items:
+        problem = image_problem(item.path)
+        if problem is None:
+            images.append(item)
+        else:
+            refused.append((item, problem))
+    return images, refused
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, str]]:

@@ -1,4 +1,5 @@
-"""Test tiers: ``tests/unit`` needs nothing; ``tests/integration`` gets the real local stack.
+"""Test tiers: ``tests/unit`` needs nothing (``test_unit_tier.py`` checks it); ``tests/model`` loads
+real timm models and ../shared (marker ``model``); ``tests/integration`` gets the real local stack.
 
 The servers (moto S3, Tansu, Milvus Lite) start once per session on free ports; every test gets its
 own bucket, topic, consumer group, collection and bridge, so tests cannot see each other's events.

@@ -172,18 +172,20 @@ def true_end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def group_lag(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
-    """Per partition: true end offset minus committed offset (None: nothing committed)."""
-    from lookalike.bus import consumer_lag
+    """Per partition: ``Offsets.lag`` against the true end offset (None: nothing committed yet).
+
+    The end is read from the topic (``true_end_offsets``), not trusted from Tansu; the rest, and the
+    begin offset a partition never committed counts from, is ``lookalike.bus.Offsets``.
+    """
+    from lookalike.bus import Offsets, group_offsets
     from lookalike.settings import Settings
 
     settings = Settings(_env_file=None, kafka_bootstrap=bootstrap)  # type: ignore[call-arg]
-    lag = consumer_lag(settings, group=group, topic=topic)
+    offsets = group_offsets(settings, group=group, topic=topic)
     ends = true_end_offsets(bootstrap, topic)
-    # an empty partition has nothing to commit: lag 0; otherwise None until something is committed
-    return {
-        p: (ends[p] - (committed or 0) if committed is not None or ends[p] == 0 else None)
-        for p, (committed, _) in lag.items()
-    }
+    lags = {p: Offsets(o.committed, o.begin, ends[p]).lag for p, o in offsets.items()}
+    # a partition with nothing retained has nothing to commit: lag 0; otherwise None until a commit
+    return {p: None if offsets[p].committed is None and lags[p] else lags[p] for p in offsets}
 
 
 class TcpProxy:
@@ -268,11 +270,11 @@ def wait_committed(bootstrap: str, group: str, topic: str, timeout: float = 60.0
 
 
 def nothing_committed(bootstrap: str, group: str, topic: str) -> bool:
-    from lookalike.bus import consumer_lag
+    from lookalike.bus import group_offsets
     from lookalike.settings import Settings
 
     settings = Settings(_env_file=None, kafka_bootstrap=bootstrap)  # type: ignore[call-arg]
-    return all(committed is None for committed, _ in consumer_lag(settings, group=group, topic=topic).values())
+    return all(o.committed is None for o in group_offsets(settings, group=group, topic=topic).values())
 
 
 def stack_env(state_dir: Path, **extra: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from dashboard.api import routes
 from dashboard.api.auth import token_matches, unauthorized
+from dashboard.api.docs import mount_docs
 from dashboard.api.metrics import RequestMetrics
 from dashboard.api.schemas import Health, PartState
 from dashboard.api.service import IndexNotReady, NotFound, QueryService, TooLarge
@@ -38,7 +39,13 @@ DESCRIPTION = """Reverse image search over the lookalike index.
 Every `/v1` route needs `Authorization: Bearer <LOOKALIKE_API_TOKEN>`. Errors are
 `{"detail": "one line"}`: 400 not a usable image, 401 token, 404 not indexed / not in the bucket,
 413 over the byte or pixel limit, 422 a parameter out of range or malformed, 503 S3 or Milvus down.
+Query parameters a route does not declare are ignored.
 """
+
+
+METRICS_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition format"}
+}
 
 
 class ConfigError(LookalikeError):
@@ -66,7 +73,8 @@ def create_app(
         finally:
             await run_in_threadpool(service.close)
 
-    app = FastAPI(title="lookalike", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="lookalike", version="1", description=DESCRIPTION, lifespan=lifespan, docs_url=None)
+    mount_docs(app)
     app.state.service = service
     app.state.token = token
     app.include_router(routes.router)
@@ -76,7 +84,20 @@ def create_app(
     app.middleware("http")(metrics.middleware)  # added last: outermost, so it counts 401s and 413s too
     _add_error_handlers(app)
 
-    @app.get("/healthz", response_model=Health, tags=["operations"], responses={503: {"model": Health}})
+    _add_operations(app, service, metrics)
+    metrics.routes = [*routes.router.routes, *app.router.routes]
+    return app
+
+
+def _add_operations(app: FastAPI, service: QueryService, metrics: RequestMetrics) -> None:
+    """``/healthz`` and ``/metrics``: for probes and Prometheus, without the token."""
+
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["operations"],
+        responses={503: {"model": Health, "description": "S3 or Milvus does not answer (see parts)"}},
+    )
     def healthz() -> JSONResponse:
         """Whether S3 and Milvus answer (200), or which of them does not (503). No token needed."""
         parts = service.health()
@@ -87,13 +108,10 @@ def create_app(
         )
         return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
 
-    @app.get("/metrics", tags=["operations"], response_class=Response)
+    @app.get("/metrics", tags=["operations"], response_class=Response, responses=METRICS_RESPONSES)
     def prometheus() -> Response:
         """Prometheus text format: request counts and latency per route. No token needed."""
         return metrics.exposition()
-
-    metrics.routes = [*routes.router.routes, *app.router.routes]
-    return app
 
 
 def _add_guard(app: FastAPI, token: bytes, max_body: int) -> None:

@@ -40,9 +40,10 @@ def service(request: Request) -> QueryService:
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": Problem, "description": text}
     for code, text in {
-        401: "missing or wrong bearer token",
-        422: "a parameter is missing, out of range or malformed",
-        503: "S3 or Milvus does not answer (named in detail)",
+        401: "missing or wrong bearer token (checked before anything else)",
+        413: "the request body is over LOOKALIKE_MAX_OBJECT_BYTES (told from Content-Length, before it is read)",
+        422: "a parameter is missing, out of range or malformed (or since is after until)",
+        503: "S3 or Milvus does not answer, or the index's model cannot be loaded here (the part named in detail)",
     }.items()
 }
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=ERRORS, tags=["search"])
@@ -65,7 +66,7 @@ def window(prefix: str, since: datetime | None, until: datetime | None) -> Windo
     "/search",
     response_model=Results,
     responses={
-        400: {"model": Problem, "description": "not a usable image (empty, not an image, corrupt)"},
+        400: {"model": Problem, "description": "not a usable image (empty, not an image, corrupt, too small)"},
         413: {"model": Problem, "description": "over LOOKALIKE_MAX_OBJECT_BYTES or LOOKALIKE_MAX_IMAGE_PIXELS"},
     },
 )
@@ -84,7 +85,11 @@ def search(
     return Results(results=[Result.of(n) for n in found.neighbours], took_ms=round(found.took_ms, 2))
 
 
-@router.get("/objects/{key:path}/similar", response_model=Results, responses={404: {"model": Problem}})
+@router.get(
+    "/objects/{key:path}/similar",
+    response_model=Results,
+    responses={404: {"model": Problem, "description": "the key is not indexed"}},
+)
 def similar(
     svc: Service, key: Key, k: K = 10, prefix: Prefix = "", since: Since = None, until: Until = None
 ) -> Results:
@@ -93,7 +98,11 @@ def similar(
     return Results(results=[Result.of(n) for n in found.neighbours], took_ms=round(found.took_ms, 2))
 
 
-@router.get("/duplicates", response_model=Duplicates)
+@router.get(
+    "/duplicates",
+    response_model=Duplicates,
+    responses={422: {"model": Problem, "description": "threshold or limit out of range, or a cursor not issued here"}},
+)
 def duplicates(
     svc: Service,
     threshold: Annotated[
@@ -119,6 +128,7 @@ def duplicates(
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "a JPEG that fits in size x size"},
         404: {"model": Problem, "description": "no such object in the bucket"},
+        422: {"model": Problem, "description": "a parameter is out of range, or the stored object is no image"},
     },
 )
 def image(
@@ -132,7 +142,12 @@ def image(
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
 
-@router.get("/objects/{key:path}", response_model=ObjectRow, responses={404: {"model": Problem}})
+@router.get(
+    "/objects/{key:path}",
+    response_model=ObjectRow,
+    responses={404: {"model": Problem, "description": "the key is not indexed"}},
+)
 def get_object(svc: Service, key: Key) -> ObjectRow:
-    """The indexed row of an object. 404 if it is not indexed."""
+    """The indexed row of an object. 404 if it is not indexed; its detail ends "dead-lettered: <reason>"
+    when the workers refused the object."""
     return ObjectRow.of(svc.settings.bucket, key, svc.row(key))

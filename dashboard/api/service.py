@@ -22,6 +22,7 @@ import numpy as np
 from dashboard.health import PartHealth, port_open
 from dashboard.query import thumbnail_bytes
 from lookalike import filters
+from lookalike.deadletters import DeadLetterLog, describe
 from lookalike.duplicates import DuplicateGroup, find_groups
 from lookalike.embedder import Embedder
 from lookalike.errors import BadInput, LookalikeError, ModelMismatch, Unavailable
@@ -78,14 +79,21 @@ class QueryService:
         self._index: VectorIndex | None = None
         self._model_cache: Models | None = None
         self._lock = threading.Lock()
+        self.dead_letters = DeadLetterLog(settings)  # read on the first 404 only
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        """Load the model (once: a loaded embedder returns at once)."""
-        self.embedder.load()
+        """Load the model the index's target records (``Models``), not the configured one, which may
+        be stale after a reindex; the configured one only while there is no index to ask."""
+        try:
+            self.embedder = self._embedder()[0]
+        except LookalikeError as exc:  # unknown, or cannot load here: searches answer 503 naming it
+            log.warning("the index's model is not available for now (%s); loading the configured one", exc)
+        self.embedder.load()  # once: a loaded embedder returns at once
 
     def close(self) -> None:
         self.forget_index()
+        self.dead_letters.close()
 
     def forget_index(self) -> None:
         """Drop the Milvus client after an outage, so the next request connects afresh."""
@@ -138,7 +146,7 @@ class QueryService:
         oid = self.object_id(key)
         rows = self._read(lambda index: index.get([oid], with_vectors=True))
         if not rows:
-            raise NotFound(f"{key!r} is not indexed")
+            raise self.not_indexed(key)
         vector = np.asarray([rows[0]["vector"]], dtype=np.float32)
         neighbours = self._search(vector, k, window, exclude=oid)
         return Found(neighbours, (time.perf_counter() - start) * 1000)
@@ -147,8 +155,14 @@ class QueryService:
         """The indexed row of ``key`` (without its vector)."""
         rows = self._read(lambda index: index.get([self.object_id(key)]))
         if not rows:
-            raise NotFound(f"{key!r} is not indexed")
+            raise self.not_indexed(key)
         return dict(rows[0])
+
+    def not_indexed(self, key: str) -> NotFound:
+        """The 404 of a key that has no row, saying ``dead-lettered: <reason>`` when the workers
+        refused it (``lookalike.deadletters``; Kafka down just leaves the reason out)."""
+        letter = self.dead_letters.find(self.object_id(key))
+        return NotFound(f"{key!r} is not indexed" + (f": {describe(letter)}" if letter is not None else ""))
 
     def duplicates(
         self, threshold: float, prefix: str, limit: int, cursor: str | None
@@ -213,7 +227,8 @@ class QueryService:
 
     # ---------------------------------------------------------------- health
     def health(self, timeout: float = 1.0) -> list[PartHealth]:
-        """The services the API reads: S3 (thumbnails) and Milvus (every query). It uses no Kafka."""
+        """The services the API needs: S3 (thumbnails) and Milvus (every query); Kafka only adds a
+        dead letter's reason to a 404, so it is not a part of health."""
         s = self.settings
         s3 = PartHealth("s3", s.s3_endpoint, port_open(*s.s3_host, timeout=timeout))
         remote = "://" in s.milvus_uri  # otherwise a Milvus Lite file opened in-process

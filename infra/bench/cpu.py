@@ -85,11 +85,6 @@ def cpu_by_group(groups: Mapping[str, Iterable[int]], proc: Path = PROC) -> dict
     return {name: sum(tree_cpu_s(pid, stats) for pid in pids) for name, pids in groups.items()}
 
 
-def cpu_delta(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str, float]:
-    """What each group used between two readings (a group missing before counts from zero)."""
-    return {name: max(0.0, value - before.get(name, 0.0)) for name, value in after.items()}
-
-
 def ms_per_image(cpu_s: float, images: int) -> float | None:
     """CPU milliseconds per image; None for no images."""
     return round(cpu_s * 1000 / images, 2) if images > 0 else None

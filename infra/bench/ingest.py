@@ -49,6 +49,26 @@ def measure_ingest(
     cpu_before = cpu()
     load_s = ready - workers.spawned_at
     say(f"  first worker ready after {load_s:.1f} s; waiting for {n} images to be searchable")
+    done, first_batch, cpu_after = _wait_searchable(settings, workers, n, timeout, say, cpu, base_count)
+    texts = workers.metrics()
+    first_batch_s = (first_batch or done) - ready
+    spent = {k: max(0.0, v - cpu_before.get(k, 0.0)) for k, v in cpu_after.items()}
+    return IngestResult(n, load_s, done - ready, first_batch_s, texts, spent)
+
+
+def _wait_searchable(
+    settings: Settings,
+    workers: Workers,
+    n: int,
+    timeout: float,
+    say: Say,
+    cpu: Callable[[], dict[str, float]],
+    base_count: int,
+) -> tuple[float, float | None, dict[str, float]]:
+    """Poll until a Strong count sees ``n`` new rows: (when that count was asked, first batch, CPU then).
+
+    Split from ``measure_ingest`` so the scrape-and-count loop reads on its own; the pacing it
+    follows is explained there."""
     index = VectorIndex(settings)
     try:
         deadline = time.monotonic() + timeout
@@ -65,9 +85,7 @@ def measure_ingest(
                 asked = time.perf_counter()  # a Strong count sees every row written before it was asked
                 count = index.count() - base_count
                 if count >= n:
-                    done = asked
-                    cpu_after = cpu()
-                    break
+                    return asked, first_batch, cpu()
             workers.check_alive()
             if time.monotonic() > deadline:
                 raise BenchError(f"only {count} of {n} images searchable after {timeout:.0f} s")
@@ -77,10 +95,6 @@ def measure_ingest(
             time.sleep(0.05 if due else _scrape_interval(handled, n, first_batch is not None))
     finally:
         index.close()
-    texts = workers.metrics()
-    first_batch_s = (first_batch or done) - ready
-    spent = {k: max(0.0, v - cpu_before.get(k, 0.0)) for k, v in cpu_after.items()}
-    return IngestResult(n, load_s, done - ready, first_batch_s, texts, spent)
 
 
 def _scrape_interval(handled: float | None, n: int, started: bool) -> float:

@@ -13,6 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from infra.bench.cpu import cpu_by_group, ms_per_image, overhead_ratio
@@ -55,19 +56,7 @@ def run_bench(settings: Settings, env: Mapping[str, str], opts: BenchOptions, sa
 
     report["torch_threads"] = torch.get_num_threads()
     report["runtime"] = getattr(embedder, "runtime", "torch")
-    photos: list[BenchImage] = []
-    if opts.photos:
-        say(f"photos: {opts.photo_sources} x {opts.photo_megapixels:g} MP JPEGs from {opts.images} (cached)")
-        photos = photo_images(
-            files,
-            opts.images,
-            opts.photo_sources,
-            opts.n_photos,
-            opts.photo_megapixels,
-            opts.photo_cache or default_cache(),
-            say,
-        )
-        report.update(n_photos=len(photos), photo_sources=opts.photo_sources, photo_megapixels=opts.photo_megapixels)
+    photos = phase_photos(report, files, opts, say) if opts.photos else []
     floor_ips = phase_floor(report, settings, embedder, images, opts.batch_sizes, opts, say)
     photo_floor_ips = (
         phase_floor(report, settings, embedder, photos, opts.photo_batch_sizes, opts, say, "photo_") if photos else 0.0
@@ -88,6 +77,22 @@ def run_bench(settings: Settings, env: Mapping[str, str], opts: BenchOptions, sa
         report["photo_vs_thumb_ingest"] = round(report["photo_ingest_ips"] / report["ingest_ips"], 3)
     report["targets"] = {t.key: t.met for t in targets(report)}
     return report
+
+
+def phase_photos(report: dict[str, Any], files: list[Path], opts: BenchOptions, say: Say) -> list[BenchImage]:
+    """The photo workload's images (made once, cached), and what they are in the report."""
+    say(f"photos: {opts.photo_sources} x {opts.photo_megapixels:g} MP JPEGs from {opts.images} (cached)")
+    photos = photo_images(
+        files,
+        opts.images,
+        opts.photo_sources,
+        opts.n_photos,
+        opts.photo_megapixels,
+        opts.photo_cache or default_cache(),
+        say,
+    )
+    report.update(n_photos=len(photos), photo_sources=opts.photo_sources, photo_megapixels=opts.photo_megapixels)
+    return photos
 
 
 def phase_floor(

@@ -26,13 +26,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
-from infra.bench.memory import status_mb
+from infra.bench.server_probe import server_memory_mb, server_pid, wait_idle
 from lookalike.index import VectorIndex
 from lookalike.rows import IndexRow, ModelTag
 from lookalike.settings import Settings
@@ -112,46 +110,6 @@ def row_id(i: int) -> str:
     return f"scale/{i:09d}"
 
 
-def server_pid(settings: Settings) -> int | None:
-    """The pid of the local process listening on the configured Milvus port (None if not local).
-
-    Found from the socket, not from the stack's state file, so it names Milvus Lite and a real
-    Milvus standalone server alike (for the latter, the ``milvus`` binary itself)."""
-    url = urlsplit(settings.milvus_uri if "://" in settings.milvus_uri else f"http://{settings.milvus_uri}")
-    if url.hostname not in ("127.0.0.1", "localhost", "::1") or url.port is None:
-        return None
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                cols = line.split()
-                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == url.port:  # 0A: LISTEN
-                    inodes.add(f"socket:[{cols[9]}]")
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            for fd in (proc / "fd").iterdir():
-                with contextlib.suppress(OSError):
-                    if os.readlink(fd) in inodes:
-                        return int(proc.name)
-    return None
-
-
-def server_memory_mb(pid: int | None) -> dict[str, float | None]:
-    """VmRSS and VmHWM of the Milvus server process, in MB; None if unknown."""
-    if pid is None:
-        return {"rss": None, "hwm": None}
-    mb = {name: status_mb(pid, field) for name, field in (("rss", "VmRSS"), ("hwm", "VmHWM"))}
-    return {name: None if v is None else round(v, 1) for name, v in mb.items()}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def wait_indexed(index: VectorIndex, rows: int, timeout_s: float, say: Say, pid: int | None = None) -> float:
     """Wait (up to a deadline) until the index covers ``rows`` rows; returns seconds waited.
 
@@ -172,20 +130,6 @@ def wait_indexed(index: VectorIndex, rows: int, timeout_s: float, say: Say, pid:
     if pid is not None and not wait_idle(pid, deadline):
         say(f"  the server was still busy after {timeout_s:.0f} s: searching anyway")
     return time.monotonic() - start
-
-
-def wait_idle(pid: int, deadline: float, window_s: float = 3.0, cores: float = 0.25) -> bool:
-    """True once the process used under ``cores`` of a core over ``window_s`` (or is gone); False at
-    the deadline."""
-    while time.monotonic() < deadline:
-        try:
-            before = cpu_seconds(pid)
-            time.sleep(window_s)
-            if cpu_seconds(pid) - before < cores * window_s:
-                return True
-        except OSError:
-            return True  # the process is gone: nothing left to wait for
-    return False
 
 
 def measure_search(
@@ -279,35 +223,13 @@ def _fill_and_measure(
         f"efConstruction={settings.hnsw_ef_construction}, ef={settings.hnsw_ef})"
     )
     for size in checkpoints(n):
-        upsert_s = 0.0
-        while done < size:
-            vectors = data.sample(min(CHUNK, size - done))
-            exact.add(vectors, done)
-            rows = [IndexRow(row_id(done + i), v, "e", 1, "synthetic", 0, 0) for i, v in enumerate(vectors)]
-            t0 = time.perf_counter()
-            index.upsert(rows)
-            upsert_s += time.perf_counter() - t0
-            done += len(vectors)
+        upsert_s = _fill(index, data, exact, done, size)  # upserts alone: not the data's generation
+        done = size
         t0 = time.perf_counter()
         index.flush()
-        flush_s = time.perf_counter() - t0
         added = size - (steps[-1]["rows"] if steps else 0)
-        index_wait_s = wait_indexed(index, size, max(300.0, size / 200), say, pid)
-        level = settings.search_consistency
-        measure_search(index, query_set[:50], budget_s=30, consistency=level)  # warm-up: the new index loads
-        latencies, found = measure_search(index, query_set, consistency=level)
-        memory = server_memory_mb(pid)
-        step = {
-            "rows": size,
-            "upsert_rows_per_s": round(added / (upsert_s + flush_s), 1),
-            "index_wait_s": round(index_wait_s, 1),
-            "search_p50_ms": round(statistics.median(latencies), 2),
-            "search_p95_ms": round(float(np.percentile(latencies, 95)), 2),
-            "recall_at_10": round(exact.recall(found), 4),
-            "live_panel_ms": round(live_panel_ms(settings, index), 1),
-            "server_rss_mb": memory["rss"],
-            "server_peak_rss_mb": memory["hwm"],
-        }
+        step = {"rows": size, "upsert_rows_per_s": round(added / (upsert_s + time.perf_counter() - t0), 1)}
+        step |= _measure_step(settings, index, size, query_set, exact, pid, say)
         say(f"  {step}")
         steps.append(step)
     last = steps[-1]
@@ -319,6 +241,46 @@ def _fill_and_measure(
         "scale_consistency_sweep": consistency_sweep(index, query_set) if sweeps else [],
         "scale_hnsw": {"M": settings.hnsw_m, "efConstruction": settings.hnsw_ef_construction, "ef": settings.hnsw_ef},
         "scale_steps": steps,
+    }
+
+
+def _fill(index: VectorIndex, data: Clusters, exact: ExactTopK, done: int, size: int) -> float:
+    """Upsert rows ``done`` .. ``size`` chunk by chunk, keeping the exact top-k; seconds in upsert."""
+    upsert_s = 0.0
+    while done < size:
+        vectors = data.sample(min(CHUNK, size - done))
+        exact.add(vectors, done)
+        rows = [IndexRow(row_id(done + i), v, "e", 1, "synthetic", 0, 0) for i, v in enumerate(vectors)]
+        t0 = time.perf_counter()
+        index.upsert(rows)
+        upsert_s += time.perf_counter() - t0
+        done += len(vectors)
+    return upsert_s
+
+
+def _measure_step(
+    settings: Settings,
+    index: VectorIndex,
+    size: int,
+    queries: np.ndarray,
+    exact: ExactTopK,
+    pid: int | None,
+    say: Say,
+) -> dict[str, Any]:
+    """One checkpoint's figures once its index is built: search, recall, live panel, server memory."""
+    index_wait_s = wait_indexed(index, size, max(300.0, size / 200), say, pid)
+    level = settings.search_consistency
+    measure_search(index, queries[:50], budget_s=30, consistency=level)  # warm-up: the new index loads
+    latencies, found = measure_search(index, queries, consistency=level)
+    memory = server_memory_mb(pid)
+    return {
+        "index_wait_s": round(index_wait_s, 1),
+        "search_p50_ms": round(statistics.median(latencies), 2),
+        "search_p95_ms": round(float(np.percentile(latencies, 95)), 2),
+        "recall_at_10": round(exact.recall(found), 4),
+        "live_panel_ms": round(live_panel_ms(settings, index), 1),
+        "server_rss_mb": memory["rss"],
+        "server_peak_rss_mb": memory["hwm"],
     }
 
 

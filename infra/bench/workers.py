@@ -19,7 +19,7 @@ from infra import stack
 from infra.bench.images import BenchImage
 from infra.bench.memory import peak_rss_mb
 from infra.bench.stats import parse_samples
-from lookalike.bus import consumer_lag
+from lookalike.bus import group_offsets
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
@@ -121,7 +121,7 @@ def upload_all(settings: Settings, images: Sequence[BenchImage], concurrency: in
     # Tansu reports a partition's end as the start of its last record batch + 1, so this can fall
     # short of the true count; an empty topic, though, means the notification path is broken.
     deadline = time.monotonic() + 10
-    while not sum(end for _, end in consumer_lag(settings).values()):
+    while not sum(o.end for o in group_offsets(settings).values()):
         if time.monotonic() > deadline:
             raise BenchError(f"{len(images)} images uploaded but topic {settings.topic} has no events")
         time.sleep(0.2)

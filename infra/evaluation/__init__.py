@@ -6,5 +6,7 @@ Two ways to get the ranked hits, judged by the same measures (``measures``):
   ``Searcher``, the code path of ``lookalike search``;
 * ``in_memory.run_in_memory``: the same embedder and decoding, exact inner product in numpy.
 
-``dataset`` reads the tutorial's folder layout and builds the report; ``cli`` is the subcommand.
+``dataset`` reads the tutorial's folder layout and builds the report; ``cli`` is what the subcommand
+runs (its arguments are in ``infra.commands.evaluation``). ``dupes`` measures the near-duplicate
+threshold (``python -m infra.dupes_eval``).
 """

@@ -45,10 +45,10 @@ def run_in_memory(
         t0 = time.perf_counter()
         try:
             image = decode_image(data, max_pixels=max_pixels, min_side=embedder.decode_size)
+            vector = embedder.embed([image])[0]  # prepare refuses crops of a few pixels (ImageTooThin)
         except BadImage as exc:
             log.warning("skipping query %s: %s", q.path, exc)
             continue
-        vector = embedder.embed([image])[0]
         top = rank(gallery, vector, K)
         query_ms.append((time.perf_counter() - t0) * 1000)
         results.append(judge([keys[j] for j in top], q, labels, counts))
@@ -76,11 +76,11 @@ def _embed_gallery(
         for it in dataset.train[i : i + batch_size]:
             try:
                 image = decode_image(it.path.read_bytes(), max_pixels=max_pixels, min_side=embedder.decode_size)
+                prepared.append(embedder.prepare(image))
             except BadImage as exc:
                 log.warning("skipping %s: %s", it.path, exc)
                 dead += 1
                 continue
-            prepared.append(embedder.prepare(image))
             keys.append(it.key)
         vectors.append(embedder.embed_prepared(prepared))
         say(f"  embedded {len(keys)}/{len(dataset.train)}")

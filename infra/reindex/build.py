@@ -9,9 +9,11 @@ The build, in order (``lookalike.versions`` has the alias model):
    writing into the target: every event from now on lands there, in order;
 4. backfill the bucket into the target (skips unchanged etags, so a rerun embeds nothing twice);
    objects from before step 3 are covered by it, events after by the group;
-5. once the group's lag is 0 and a reconcile pass finds nothing to change, ``alter_alias``;
-6. restart the local stack's live workers with the new model (old-model workers refuse writes
-   once the alias moved), wait until the build's group is caught up again, stop its worker.
+5. once the group's lag is 0 and a reconcile pass finds nothing to change, ``alter_alias`` and
+   restart the local stack's live workers with the model and weights the new version records
+   (old-model workers refuse writes once the alias moved); if they do not come up, the alias goes
+   back and they restart with the old model (``infra.reindex.switch``);
+6. wait until the build's group is caught up again, stop its worker.
 
 Progress goes to a progress bar on stderr and to ``<state_dir>/migration-<alias>.json`` (read by
 ``stack status`` and the dashboard).
@@ -30,32 +32,19 @@ from typing import Any
 
 from consumers.backfill import BackfillReport, backfill
 from consumers.runner import Worker
-from infra.parts import StackError, alive, load_state, save_state, start_part, stop_part, wait_ready
-from lookalike.bus import consumer_lag, make_consumer
+from infra.reindex.switch import ReindexError, current_target, remember_weights, swap
+from lookalike.bus import group_offsets, make_consumer
 from lookalike.embedder import TimmEmbedder
-from lookalike.errors import LookalikeError
 from lookalike.index import VectorIndex
+from lookalike.migration import clear_migration, write_migration
 from lookalike.rows import ModelTag
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
-from lookalike.versions import (
-    WEIGHTS_PATH_PROPERTY,
-    Target,
-    Versions,
-    clear_migration,
-    read_migration,
-    settings_for_tag,
-    version_of,
-    write_migration,
-)
+from lookalike.versions import WEIGHTS_PATH_PROPERTY, Target, Versions, version_of
 
 log = logging.getLogger(__name__)
 
 CATCH_UP_S = 600.0
-
-
-class ReindexError(LookalikeError):
-    """The build could not start or finish (nothing was swapped)."""
 
 
 @dataclass
@@ -89,14 +78,13 @@ class Summary:
 
 
 def new_settings(settings: Settings, model: str, weights: Path | None, pretrained: bool) -> Settings:
-    return settings.model_copy(update={"model": model, "weights": weights, "pretrained": pretrained})
-
-
-def current_target(versions: Versions, alias: str) -> Target:
-    target = versions.resolve(alias)
-    if target is None or target.tag is None:
-        raise ReindexError(f"nothing to reindex: collection {alias!r} does not exist yet")
-    return target
+    """The new version's model settings. ``--weights`` wins; ``--no-pretrained`` is random init
+    whatever is configured; by default, ``LOOKALIKE_WEIGHTS`` when ``model`` is ``LOOKALIKE_MODEL``
+    (a configured checkpoint is that model's, never another's), else timm's pretrained weights."""
+    if weights is None and pretrained and model == settings.model:
+        weights = settings.weights
+    path = Path(weights).expanduser().resolve() if weights is not None else None
+    return settings.model_copy(update={"model": model, "weights": path, "pretrained": pretrained})
 
 
 def pick_target(versions: Versions, alias: str, current: Target, tag: ModelTag) -> tuple[str, bool]:
@@ -127,7 +115,8 @@ def seek_to_end(settings: Settings, group: str) -> None:
 
 
 def lag(settings: Settings, group: str) -> int:
-    return sum(max(0, end - (done if done is not None else 0)) for done, end in consumer_lag(settings, group).values())
+    """The build group's total lag: ``bus.Offsets.lag`` per partition (from its begin when never committed)."""
+    return sum(o.lag for o in group_offsets(settings, group).values())
 
 
 class Build:
@@ -218,6 +207,7 @@ def reindex(settings: Settings, model: str, weights: Path | None, pretrained: bo
     try:
         versions = Versions(base)
         current = current_target(versions, alias)
+        remember_weights(settings, versions, current)  # the way back (old workers) must exist before a build
         if current.tag == embedder.tag:
             raise ReindexError(f"{alias} ({current.collection}) already holds {model} vectors; nothing to do")
         name, resumed = pick_target(versions, alias, current, embedder.tag)
@@ -225,8 +215,8 @@ def reindex(settings: Settings, model: str, weights: Path | None, pretrained: bo
         index = VectorIndex(target_settings)
         index.open(embedder.tag, create=True)
         index.close()
-        if weights is not None:
-            versions.set_property(name, WEIGHTS_PATH_PROPERTY, str(Path(weights).expanduser().resolve()))
+        if fresh.weights is not None:  # where restarted workers and searchers find the file (lookalike.targets)
+            versions.set_property(name, WEIGHTS_PATH_PROPERTY, str(fresh.weights))
         log.info("%s build of %s for %s", "resuming the" if resumed else "starting the", name, model)
         # a group of this run's own: a crashed run's dead member can never hold up this one's join
         group = f"{settings.group}.build.{name}.{uuid.uuid4().hex[:8]}"
@@ -235,8 +225,9 @@ def reindex(settings: Settings, model: str, weights: Path | None, pretrained: bo
             build.start()
             summary = _fill(build, progress)
             summary.previous, summary.resumed = current.collection, resumed
-            versions.point(alias, name)
-            summary.restarted_workers = restart_workers(settings, fresh)
+            built = versions.describe(name)
+            assert built is not None, f"{name} vanished during its build"
+            summary.restarted_workers = swap(settings, versions, current, built)
             build.wait_caught_up(time.monotonic() + CATCH_UP_S)
         finally:
             build.close()
@@ -282,64 +273,3 @@ def _fill(build: Build, progress: bool) -> Summary:
         unchanged=report.unchanged,
         failed=report.failed,
     )
-
-
-def restart_workers(settings: Settings, model_settings: Settings, timeout: float = 180) -> int:
-    """Restart the local stack's running workers with ``model_settings``' model; how many."""
-    state = load_state(settings)
-    workers = [p for name, p in sorted(state.items()) if name.startswith("worker-") and alive(p)]
-    for part in workers:
-        stop_part(part)
-        start_part(model_settings, part, dict(os.environ))
-        state[part.name] = part
-        save_state(settings, state)
-    for part in workers:
-        try:
-            wait_ready(model_settings, part, timeout)
-        except StackError as exc:
-            raise ReindexError(f"the alias moved but {part.name} did not restart: {exc}") from exc
-    return len(workers)
-
-
-def rollback(settings: Settings) -> dict[str, Any]:
-    """Point the alias back at the version before its current target; restart the workers."""
-    index = VectorIndex(settings)
-    try:
-        versions = Versions(index)
-        current = current_target(versions, settings.collection)
-        now = version_of(current.collection) or 0
-        older = [name for number, name in versions.versions(settings.collection) if number < now]
-        if not older:
-            raise ReindexError(f"{current.collection} has no previous version to roll back to")
-        previous = versions.describe(older[-1])
-        if previous is None or previous.tag is None:
-            raise ReindexError(f"{older[-1]} records no model")
-        path = previous.properties.get(WEIGHTS_PATH_PROPERTY)
-        model_settings = settings_for_tag(settings, previous.tag, path)
-        versions.point(settings.collection, previous.collection)
-    finally:
-        index.close()
-    restarted = restart_workers(settings, model_settings)
-    return {
-        "alias": settings.collection,
-        "collection": previous.collection,
-        "model": previous.tag.model,
-        "was": current.collection,
-        "restarted_workers": restarted,
-    }
-
-
-def drop_previous(settings: Settings) -> dict[str, Any]:
-    """Drop every version the alias does not point at (refused while a build runs)."""
-    if read_migration(settings) is not None:
-        raise ReindexError("a reindex build is running; drop previous versions after it finished")
-    index = VectorIndex(settings)
-    try:
-        versions = Versions(index)
-        current = current_target(versions, settings.collection)
-        dropped = [name for _, name in versions.versions(settings.collection) if name != current.collection]
-        for name in dropped:
-            index._call(index.client.drop_collection, name)
-    finally:
-        index.close()
-    return {"alias": settings.collection, "collection": current.collection, "dropped": dropped}

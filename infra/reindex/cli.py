@@ -13,15 +13,15 @@ from lookalike.settings import Settings
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.reindex import build
+    from infra.reindex import build, switch
 
     if args.rollback:
-        result = build.rollback(settings)
+        result = switch.rollback(settings)
         print(json.dumps(result) if args.json else f"reindex: {result['alias']} -> {result['collection']} "
               f"({result['model']}), was {result['was']}; {result['restarted_workers']} workers restarted")  # fmt: skip
         return 0
     if args.drop_previous:
-        result = build.drop_previous(settings)
+        result = switch.drop_previous(settings)
         print(json.dumps(result) if args.json else f"reindex: dropped {', '.join(result['dropped']) or 'nothing'}")
         return 0
     if not args.model:
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="re-embed everything with another model, then swap the index over (no downtime)",
         description=(
             "Build the next version of the collection with another model while the current one serves, "
-            "following live events; swap the alias once it equals the bucket. See README 'Changing the model'."
+            "following live events; swap the alias once it equals the bucket. See docs/model-changes.md."
         ),
         formatter_class=HelpFormatter,
     )
@@ -49,9 +49,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--weights",
         type=Path,
         default=None,
-        help="local checkpoint of the new model (default: timm's pretrained weights)",
+        help="local checkpoint of the new model (default: LOOKALIKE_WEIGHTS when --model is LOOKALIKE_MODEL, "
+        "else timm's pretrained weights); recorded with the new version, so restarted workers load it",
     )
-    weights.add_argument("--no-pretrained", action="store_true", help="random init (plumbing tests only)")
+    weights.add_argument(
+        "--no-pretrained", action="store_true", help="random init, whatever LOOKALIKE_WEIGHTS is (plumbing tests)"
+    )
     p.add_argument("--rollback", action="store_true", help="point the alias back at the previous version")
     p.add_argument("--drop-previous", action="store_true", help="drop every version the alias does not point at")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")

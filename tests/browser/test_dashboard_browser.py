@@ -89,6 +89,10 @@ def test_search_in_the_browser_shows_the_query_and_same_class_neighbours(dashboa
                 img = card.locator("img")
                 expect(img).to_be_visible()
                 wait_for(lambda img=img: img.evaluate("i => i.complete && i.naturalWidth > 0"), 30, what=n.key)
+            # every key on one line (cut with an ellipsis if need be), so no card is taller for its key
+            captions = search.locator('[class*="st-key-result-"] [data-testid="stImageCaption"]')
+            heights = captions.evaluate_all("cs => cs.map(c => Math.round(c.getBoundingClientRect().height))")
+            assert len(heights) == len(want) and len(set(heights)) == 1, heights
             # the query itself, beside the results
             shown = page.locator(".st-key-query")
             expect(shown.get_by_text(query.name, exact=True)).to_be_visible()
@@ -100,6 +104,11 @@ def test_search_in_the_browser_shows_the_query_and_same_class_neighbours(dashboa
             page.get_by_role("tab", name="Live index").click()
             expect(page.get_by_text("Vectors indexed")).to_be_visible()
             expect(page.get_by_text("not an image").first).to_be_visible()
+            # the ingest rate's line comes from the change feed at once; the lag's needs a second refresh
+            charts = page.locator('[data-testid="stTabPanel"]').nth(1).locator('[data-testid="stMetricChart"]')
+            expect(charts.first).to_be_visible()
+            expect(charts).to_have_count(2, timeout=30_000)
+            expect(charts.nth(1)).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
         finally:
             browser.close()

@@ -1,4 +1,4 @@
-"""dashboard.live and dashboard.health: lag arithmetic, dead letters, latest rows, ingest rate, outages."""
+"""dashboard.live and dashboard.health: dead letters, latest rows, ingest rate, outages (lag: tests/unit/test_bus)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from pymilvus import MilvusClient
 
 from dashboard import health, live
+from lookalike import deadletters
 from lookalike.errors import Unavailable
 from lookalike.index import GRPC_OPTIONS, VectorIndex
 from lookalike.rows import ModelTag
@@ -20,20 +21,6 @@ from tests.helpers import free_port
 
 
 # ---------------------------------------------------------------- pure
-def test_lag_is_end_minus_committed_and_everything_retained_when_nothing_is_committed() -> None:
-    rows = live.lag_rows(ends={0: 10, 1: 7, 2: 5}, begins={0: 0, 1: 2, 2: 0}, committed={0: 4, 1: -1})
-    assert rows == [
-        live.PartitionLag(0, 4, 10, 6),
-        live.PartitionLag(1, None, 7, 5),
-        live.PartitionLag(2, None, 5, 5),
-    ]
-
-
-def test_lag_never_goes_negative() -> None:
-    # Tansu answers ListOffsets with the last batch's base offset + 1, below a commit inside that batch
-    assert live.lag_rows({0: 1}, {0: 0}, {0: 4}) == [live.PartitionLag(0, 4, 1, 0)]
-
-
 def test_dead_letters_parse_as_the_worker_writes_them_and_junk_does_not_break_the_panel() -> None:
     doc = {
         "key": "b/x.jpg",
@@ -45,13 +32,13 @@ def test_dead_letters_parse_as_the_worker_writes_them_and_junk_does_not_break_th
         "size": 12,
         "time": 1_700_000_000.5,
     }
-    dl = live.parse_dead_letter(json.dumps(doc).encode(), b"b/x.jpg", 5)
-    assert dl == live.DeadLetterView(
+    dl = deadletters.parse_dead_letter(json.dumps(doc).encode(), b"b/x.jpg", 5)
+    assert dl == deadletters.DeadLetterView(
         "b/x.jpg", "corrupt or truncated image", 1_700_000_000.5, "e1", 12, "events", 2, 41
     )
-    junk = live.parse_dead_letter(b"\xff not json", b"k", 2_000)
+    junk = deadletters.parse_dead_letter(b"\xff not json", b"k", 2_000)
     assert (junk.key, junk.reason, junk.time) == ("k", "(unreadable dead letter)", 2.0)
-    bare = live.parse_dead_letter(b"{}", None, 3_000)
+    bare = deadletters.parse_dead_letter(b"{}", None, 3_000)
     assert (bare.key, bare.reason, bare.time, bare.partition) == ("", "(no reason given)", 3.0, None)
 
 

@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 
 from infra import stack
-from infra.reindex import build
+from infra.reindex import build, switch
 from lookalike.errors import ModelMismatch
 from lookalike.index import VectorIndex
+from lookalike.migration import read_migration
 from lookalike.search import Searcher
-from lookalike.versions import Versions, read_migration
+from lookalike.versions import Versions
 from tests.conftest import open_pipeline
 from tests.helpers import CLI, child, dataset_images, remove_object, wait_for
 
@@ -191,13 +192,13 @@ def test_reindex_swaps_models_live_and_rolls_back(stage: Any, tmp_path: Path) ->
     assert not fresh.errors, fresh.errors
 
     # rollback restores the old answers; drop-previous removes the version not served
-    back = build.rollback(s)
+    back = switch.rollback(s)
     assert back["collection"] == f"{s.collection}__v1" and back["was"] == f"{s.collection}__v2"
     again = searcher.search_bytes(query, k=5)
     assert again.model == "mobilenetv2_100" and again.collection == f"{s.collection}__v1"
     assert again.neighbours[0].key == "img/007.jpg"
     assert again.neighbours[0].score == pytest.approx(before.neighbours[0].score, abs=1e-4)
-    dropped = build.drop_previous(s)
+    dropped = switch.drop_previous(s)
     assert dropped["dropped"] == [f"{s.collection}__v2"]
     assert f"{s.collection}__v2" not in VectorIndex(s).collections()
     searcher.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.photos import make_photo
+from infra.bench.photos import make_photo
 from lookalike.search import Searcher
 from tests.helpers import dataset_images, wait_for
 

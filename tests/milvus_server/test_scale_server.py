@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.bench.scale import SCALE_KEYS, run_scale, server_pid
+from infra.bench.scale import SCALE_KEYS, run_scale
+from infra.bench.server_probe import server_pid
 from lookalike.index import VectorIndex
 from tests.conftest import make_settings
 from tests.milvus_server.conftest import FLAG, tier_enabled

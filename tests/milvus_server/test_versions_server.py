@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient
 
-from infra.reindex import build
+from infra.reindex import switch
 from lookalike.errors import ModelMismatch
 from lookalike.index import VectorIndex
 from lookalike.rows import TAG_PROPERTY, IndexRow, ModelTag
@@ -82,11 +82,11 @@ def test_adopt_swap_follow_refuse_and_roll_back(servers: dict[str, str]) -> None
             writer.upsert(_rows(["b/late"], OLD.dim, 3))  # the old-model writer refuses
         new.close()
 
-        back = build.rollback(s)
+        back = switch.rollback(s)
         assert back["collection"] == f"{alias}__v1" and back["restarted_workers"] == 0
         assert reader.follow() == (f"{alias}__v1", OLD)
         assert [r["id"] for r in reader.iter_rows()] == ["b/old"]
-        assert build.drop_previous(s)["dropped"] == [f"{alias}__v2"]
+        assert switch.drop_previous(s)["dropped"] == [f"{alias}__v2"]
         assert f"{alias}__v2" not in reader.collections()
     finally:
         writer.close()

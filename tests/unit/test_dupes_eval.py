@@ -1,4 +1,4 @@
-"""The near-duplicate measurement's arithmetic and edits (the model run itself is in the README)."""
+"""The near-duplicate measurement's arithmetic and edits (the model run itself is in docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from infra.dupes_eval import EDITS, Scores, choose, curve, edited_copy
+from infra.evaluation.dupes import EDITS, Scores, choose, curve, edited_copy, recall_by_edit
 
 
 def test_curve_counts_found_wrong_nearest_and_negatives() -> None:
@@ -41,3 +41,15 @@ def test_every_edit_gives_a_decodable_jpeg() -> None:
         with Image.open(io.BytesIO(edited_copy(out.getvalue(), edit))) as im:
             assert im.format == "JPEG"
             assert im.size == ((32, 24) if edit == "resize" else (52, 40) if edit == "crop" else (64, 48))
+
+
+def test_recall_by_edit_counts_a_copy_only_when_its_nearest_is_its_original() -> None:
+    s = Scores(
+        copy_sim=np.array([0.95, 0.80, 0.97, 0.90]),
+        copy_right=np.array([True, True, False, True]),
+        copy_edit=["flip", "flip", "crop", "crop"],
+        neg_sim=np.array([]),
+    )
+    found = recall_by_edit(s, 0.85)
+    assert set(found) == set(EDITS)
+    assert (found["flip"], found["crop"]) == (0.5, 0.5)  # flip: 0.80 < 0.85; crop: the 0.97 is another image

@@ -7,10 +7,13 @@ import threading
 import pytest
 from kafka.structs import TopicPartition
 
+from consumers.batch import Work
+from consumers.checkpoint import Checkpoint
 from consumers.embed import embed
-from consumers.offsets import Handoff, Offsets, Ownership
-from consumers.planner import Planner, Work
-from consumers.writer import Writer, WriteStage
+from consumers.offsets import Handoff, Ownership
+from consumers.prepare import PrepareStage
+from consumers.write_thread import WriteThread
+from consumers.writer import Writer
 from lookalike.feed import FeedRecord
 from lookalike.settings import Settings
 from tests.helpers import wait_for
@@ -23,11 +26,11 @@ B = "images"
 def env():  # type: ignore[no-untyped-def]
     settings = Settings(_env_file=None, bucket=B)  # type: ignore[call-arg]
     store, index, dlq, emb, feed = FakeStore(), FakeIndex(), FakeDeadLetters(), FakeEmbedder(), FakeFeed()
-    planner = Planner(settings, store, index, emb, threads=2)
+    planner = PrepareStage(settings, store, index, emb, threads=2)
     writer = Writer(index, dlq, flush_rows=0, feed=feed)
 
     def write(work: Work) -> None:
-        writer.write(work, embed(work, emb))
+        writer.write(*embed(work, emb))
         planner.inflight.release(work.batch_id)
 
     yield store, feed, planner, write
@@ -39,12 +42,12 @@ def test_one_record_per_outcome_with_its_fields(env) -> None:  # type: ignore[no
     t = Topic()
     etag = store.put(B, "ok.png", png((10, 20, 30)))
     store.put(B, "gone.png", png((1, 2, 3)))
-    write(planner.plan([t.event("created", B, "gone.png")], {}))
+    write(planner.prepare([t.event("created", B, "gone.png")], {}))
     store.remove(B, "gone.png")
     store.put(B, "bad.jpg", b"not an image at all")
     feed.records.clear()
     write(
-        planner.plan(
+        planner.prepare(
             [
                 t.event("created", B, "ok.png"),
                 t.event("removed", B, "gone.png"),
@@ -71,11 +74,11 @@ def test_outcomes_of_one_key_are_published_in_the_order_written(env) -> None:  #
     store, feed, planner, write = env
     t = Topic()
     first = store.put(B, "k.png", png((255, 0, 0)))
-    write(planner.plan([t.event("created", B, "k.png")], {}))
+    write(planner.prepare([t.event("created", B, "k.png")], {}))
     second = store.put(B, "k.png", png((0, 255, 0)))
-    write(planner.plan([t.event("created", B, "k.png")], {}))
+    write(planner.prepare([t.event("created", B, "k.png")], {}))
     store.remove(B, "k.png")
-    write(planner.plan([t.event("removed", B, "k.png")], {}))
+    write(planner.prepare([t.event("removed", B, "k.png")], {}))
     mine = [(r.outcome, r.etag) for r in feed.records if r.id == f"{B}/k.png"]
     assert mine == [("indexed", first), ("indexed", second), ("removed", None)]
 
@@ -83,16 +86,19 @@ def test_outcomes_of_one_key_are_published_in_the_order_written(env) -> None:  #
 def test_a_failed_publish_commits_nothing_until_it_succeeds() -> None:
     settings = Settings(_env_file=None, bucket=B)  # type: ignore[call-arg]
     store, index, dlq, emb, feed = FakeStore(), FakeIndex(), FakeDeadLetters(), FakeEmbedder(), FakeFeed()
-    planner = Planner(settings, store, index, emb, threads=2)
+    planner = PrepareStage(settings, store, index, emb, threads=2)
     ownership, committer, halt = Ownership(), FakeCommitter(), threading.Event()
-    stage = WriteStage(Writer(index, dlq, flush_rows=0, feed=feed), emb, ownership, planner.inflight.release, halt, 0)
-    offsets = Offsets(committer, collect=stage.finished)
+    checkpoint = Checkpoint(Writer(index, dlq, flush_rows=0, feed=feed), committer, planner.inflight.release)
+    stage = WriteThread(checkpoint, emb, ownership, halt, 0)
+    offsets = checkpoint.offsets
     Handoff(ownership, offsets, committer.commit, planner.inflight.forget).assigned({TopicPartition("events", 0)})
     store.put(B, "a.png", png((9, 9, 9)))
     feed.fail = 2  # Kafka refuses the feed twice: the write attempt is retried as an outage
     stage.start()
     try:
-        assert stage.submit(planner.plan([Topic().event("created", B, "a.png")], ownership.epochs(ownership.owned())))
+        assert stage.submit(
+            planner.prepare([Topic().event("created", B, "a.png")], ownership.epochs(ownership.owned()))
+        )
         wait_for(lambda: feed.attempts >= 2, 30, what="two failed publishes")
         assert f"{B}/a.png" in index.rows  # Milvus has it...
         offsets.durable()

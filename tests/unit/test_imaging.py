@@ -10,7 +10,6 @@ from PIL import Image
 
 from lookalike.imaging import BadImage, decode_image
 from tests import zoo
-from tests.helpers import dataset_images
 
 
 @pytest.mark.parametrize("name", sorted(zoo.VALID))
@@ -66,16 +65,16 @@ def test_animation_uses_first_frame() -> None:
 # ---------------------------------------------------------------- draft decoding (phone photos)
 @pytest.fixture(scope="module")
 def photo_12mp() -> Image.Image:
-    """A 4032x3024 phone photo made from a sample image. Its sides are whole 16-pixel blocks, as a
+    """A 4032x3024 phone photo made from the zoo's scene. Its sides are whole 16-pixel blocks, as a
     phone's are, so a turned copy drafts to exactly the same pixels (with partial blocks the turn
     moves the padding to the other edge: a shift under one drafted pixel)."""
-    return Image.open(dataset_images(1)[0]).convert("RGB").resize((4032, 3024))
+    return zoo.scene((4032, 3024))
 
 
 def _jpeg(img: Image.Image, orientation: int | None = None) -> bytes:
     exif = Image.Exif()
     if orientation is not None:
-        from infra.photos import ORIENTATIONS
+        from infra.bench.photos import ORIENTATIONS
 
         img = img.transpose(ORIENTATIONS[orientation])
         exif[0x0112] = orientation

@@ -7,10 +7,12 @@ import threading
 import pytest
 from kafka.structs import TopicPartition
 
+from consumers.checkpoint import Checkpoint
 from consumers.offsets import Handoff, OffsetRegression, Offsets, Ownership
-from consumers.planner import Planner
 from consumers.ports import Message
-from consumers.writer import Writer, WriteStage
+from consumers.prepare import PrepareStage
+from consumers.write_thread import WriteThread
+from consumers.writer import Writer
 from lookalike.settings import Settings
 from tests.helpers import wait_for
 from tests.unit.fakes import FakeCommitter, FakeDeadLetters, FakeEmbedder, FakeIndex, FakeStore, Topic, png
@@ -73,7 +75,7 @@ class BlockingIndex(FakeIndex):
 def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback() -> None:
     settings = Settings(_env_file=None, bucket="images")  # type: ignore[call-arg]
     store, index, dlq, emb = FakeStore(), BlockingIndex(), FakeDeadLetters(), FakeEmbedder()
-    planner = Planner(settings, store, index, emb, threads=2)
+    planner = PrepareStage(settings, store, index, emb, threads=2)
     ownership = Ownership()
     committer = FakeCommitter()
     halt = threading.Event()
@@ -88,8 +90,9 @@ def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback()
         return embed_batch(batch)
 
     emb.embed_prepared = embed_after_the_callback  # type: ignore[method-assign]
-    stage = WriteStage(Writer(index, dlq, flush_rows=0), emb, ownership, planner.inflight.release, halt, 0.0)
-    offsets = Offsets(committer, collect=stage.finished)
+    checkpoint = Checkpoint(Writer(index, dlq, flush_rows=0), committer, planner.inflight.release)
+    stage = WriteThread(checkpoint, emb, ownership, halt, 0.0)
+    offsets = checkpoint.offsets
     handoff = Handoff(ownership, offsets, committer.commit, planner.inflight.forget)
     handoff.assigned({P0, P1})
     t = Topic()
@@ -99,9 +102,9 @@ def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback()
     second = [t.event("created", "images", "k2.png", partition=0), t.event("created", "images", "k3.png", partition=1)]
     stage.start()
     try:
-        assert stage.submit(planner.plan(first, ownership.epochs({P0, P1})))
+        assert stage.submit(planner.prepare(first, ownership.epochs({P0, P1})))
         assert index.entered.wait(30)  # the write stage is blocked inside Milvus' upsert of batch N
-        assert stage.submit(planner.plan(second, ownership.epochs({P0, P1}))), stage.error  # N+1 waits its turn
+        assert stage.submit(planner.prepare(second, ownership.epochs({P0, P1}))), stage.error  # N+1 waits its turn
 
         marks: list[int] = []
 

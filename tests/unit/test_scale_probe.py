@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from infra.bench.scale import cpu_seconds, server_memory_mb, server_pid
+from infra.bench.server_probe import cpu_seconds, server_memory_mb, server_pid
 from lookalike.settings import Settings
 
 
@@ -33,7 +33,7 @@ def test_wait_idle_tells_a_quiet_process_from_a_busy_one() -> None:
     import sys
     import time
 
-    from infra.bench.scale import wait_idle
+    from infra.bench.server_probe import wait_idle
 
     quiet = subprocess.Popen(["sleep", "30"])
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])

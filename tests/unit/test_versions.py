@@ -10,18 +10,10 @@ from pathlib import Path
 import pytest
 
 from lookalike.errors import ModelMismatch
+from lookalike.migration import clear_migration, migration_path, read_migration, write_migration
 from lookalike.rows import ModelTag
 from lookalike.settings import Settings
-from lookalike.versions import (
-    clear_migration,
-    is_physical,
-    migration_path,
-    physical_name,
-    read_migration,
-    settings_for_tag,
-    version_of,
-    write_migration,
-)
+from lookalike.versions import is_physical, physical_name, settings_for_tag, version_of
 
 
 def _settings(tmp_path: Path, **kw: object) -> Settings:

@@ -5,7 +5,7 @@ it. Each figure is the median of ``--repeats`` timed passes after warm-up; the m
 other processes on a shared machine better than means do. Also prints the runtimes' largest cosine
 distance on the batch, the figure ``auto`` decides by.
 
-    LOOKALIKE_WEIGHTS=... python -m infra.runtime_bench [--batches 1,8] [--repeats 30] [--json]
+    LOOKALIKE_WEIGHTS=... python -m infra.bench.runtime [--batches 1,8] [--repeats 30] [--json]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from lookalike.imaging import IMAGE_SUFFIXES, decode_image
 from lookalike.runtime import cosine_distance
 from lookalike.settings import Settings
 
-DEFAULT_IMAGES = Path(__file__).resolve().parents[1].parent / "shared/datasets/reverse_image_search/train"
+DEFAULT_IMAGES = Path(__file__).resolve().parents[3] / "shared/datasets/reverse_image_search/train"
 
 
 def time_forward(runner: Any, batch: Any, repeats: int) -> float:

@@ -1,6 +1,6 @@
 """Run ``lookalike`` in this process and write its peak resident memory (``VmHWM``) at exit.
 
-    python -m infra.peak_rss OUT_FILE backfill --dry-run --json
+    python -m infra.bench.peak_rss OUT_FILE backfill --dry-run --json
 
 Why not ``wait4``/``getrusage`` from the parent: a child forked from a large parent inherits the
 parent's high-water mark until it calls ``exec``, and Linux keeps that pre-exec peak in the child's
@@ -22,7 +22,7 @@ from infra.bench.memory import peak_rss_mb
 
 def main() -> None:
     if len(sys.argv) < 3:
-        raise SystemExit("usage: python -m infra.peak_rss OUT_FILE <lookalike arguments>")
+        raise SystemExit("usage: python -m infra.bench.peak_rss OUT_FILE <lookalike arguments>")
     out = Path(sys.argv[1])
     atexit.register(lambda: out.write_text(f"{peak_rss_mb(os.getpid())}\n"))  # "None" fails the reader
     sys.argv = ["lookalike", *sys.argv[2:]]

@@ -20,23 +20,23 @@ exception; only ``Unavailable`` (S3 or Milvus down) escapes, so the caller retri
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from kafka.structs import TopicPartition
 
+from consumers.batch import Delete, Pending, Upsert, Work, dead_letter, reason_of, refused
+from consumers.bisect import bisect
 from consumers.budget import PixelBudget, probe_pixels
 from consumers.dlq import DeadLetter
 from consumers.metrics import EVENTS, timed
 from consumers.ports import IndexStates, Message, ObjectSource
 from lookalike.embedder import Embedder
-from lookalike.errors import BadInput, Unavailable
-from lookalike.events import BadEvent, ObjectEvent, parse_message
+from lookalike.errors import Unavailable
+from lookalike.events import BadEvent, parse_message
 from lookalike.imaging import content_type_of, decode_image
 from lookalike.rows import IndexedState, IndexRow
 from lookalike.settings import Settings
@@ -44,52 +44,12 @@ from lookalike.settings import Settings
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Pending:
-    """An event and where it came from (for dead letters, the fence and the overlay)."""
+class Looked(dict[str, IndexedState]):
+    """Index states by id, and the ids whose look-up Milvus refused (dead-lettered, not planned)."""
 
-    event: ObjectEvent
-    source: Message
-
-
-@dataclass(frozen=True)
-class Upsert:
-    row: IndexRow  # vector unset: filled by the embed stage
-    prepared: Any  # the model's input tensor
-    source: Message
-
-
-@dataclass(frozen=True)
-class Delete:
-    id: str
-    source: Message
-
-
-@dataclass
-class Work:
-    """What one batch asks of the index, each item tagged with the message it came from."""
-
-    messages: list[Message]
-    batch_id: int = 0
-    upserts: list[Upsert] = field(default_factory=list)
-    deletes: list[Delete] = field(default_factory=list)
-    dead: list[DeadLetter] = field(default_factory=list)
-    skipped: int = 0
-    epochs: dict[TopicPartition, int] = field(default_factory=dict)  # ownership when polled (the fence)
-
-    @property
-    def partitions(self) -> set[TopicPartition]:
-        return {m.tp for m in self.messages}
-
-    def only(self, keep: set[TopicPartition]) -> Work:
-        """The part of this batch that belongs to the partitions in ``keep``."""
-        return dataclasses.replace(
-            self,
-            messages=[m for m in self.messages if m.tp in keep],
-            upserts=[u for u in self.upserts if u.source.tp in keep],
-            deletes=[d for d in self.deletes if d.source.tp in keep],
-            dead=[d for d in self.dead if TopicPartition(d.topic, d.partition) in keep],
-        )
+    def __init__(self, states: Mapping[str, IndexedState]) -> None:
+        super().__init__(states)
+        self.refused: set[str] = set()
 
 
 _DELETED = None  # an overlay entry meaning "a delete of this id is in flight"
@@ -151,22 +111,6 @@ class InFlight:
                     del self._by_id[oid]
 
 
-def dead_letter(
-    source: Message, reason: str, key: str | None = None, etag: str | None = None, size: int | None = None
-) -> DeadLetter:
-    key = key if key is not None else source.key
-    return DeadLetter(key, etag, reason, source.topic, source.partition, source.offset, size)
-
-
-def reason_of(exc: BaseException) -> str:
-    """The dead letter's reason: ``"<ExcType>: <message>"``, enough to find a cause without a traceback.
-
-    ``BadInput`` reasons are already written for people ("not an image", "object is N bytes, limit
-    M"; the dashboard shows them as they are), so they go without the type.
-    """
-    return str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {exc}"
-
-
 def latest_events(messages: Sequence[Message], watched: Sequence[str], dead: list[DeadLetter]) -> dict[str, Pending]:
     """Parse messages; keep the last event per object id (messages come in partition order).
 
@@ -191,7 +135,7 @@ def latest_events(messages: Sequence[Message], watched: Sequence[str], dead: lis
     return latest
 
 
-class Planner:
+class PrepareStage:
     """Turns a batch of messages into index work, fetching and decoding in a thread pool."""
 
     def __init__(
@@ -213,27 +157,28 @@ class Planner:
         self.pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="fetch")
         self._batches = 0
 
-    def plan(self, messages: Sequence[Message], epochs: Mapping[TopicPartition, int] | None = None) -> Work:
+    def prepare(self, messages: Sequence[Message], epochs: Mapping[TopicPartition, int] | None = None) -> Work:
         """Plan a batch and record its writes as in flight; ``Unavailable`` propagates (nothing recorded)."""
         dead: list[DeadLetter] = []
         latest = latest_events(messages, self.watched, dead)
         self._batches += 1
-        work = self.plan_events(latest, Work(list(messages), batch_id=self._batches, epochs=dict(epochs or {})))
+        work = self.prepare_events(latest, Work(list(messages), batch_id=self._batches, epochs=dict(epochs or {})))
         work.dead[:0] = dead
         self.inflight.record(work)
         return work
 
-    def plan_events(self, latest: Mapping[str, Pending], work: Work | None = None) -> Work:
+    def prepare_events(self, latest: Mapping[str, Pending], work: Work | None = None) -> Work:
         """Decide, fetch and decode what needs it, against the index overlaid with writes in flight."""
         work = work if work is not None else Work([p.source for p in latest.values()])
         if not latest:
             return work
-        with timed("lookup"):
-            indexed = self.inflight.overlay(self.index.states(list(latest)), list(latest))
+        indexed = self._lookup(latest, work)
         todo: list[Pending] = []
         for oid, pending in latest.items():
             ev = pending.event
             state = indexed.get(oid)
+            if oid in indexed.refused:
+                continue
             if ev.kind == "created" and ev.etag and state is not None and state.etag == ev.etag:
                 work.skipped += 1
                 EVENTS.labels("skipped").inc()
@@ -252,6 +197,24 @@ class Planner:
                 work.deletes.append(Delete(pending.event.id, pending.source))
             EVENTS.labels(outcome).inc()
         return work
+
+    def _lookup(self, latest: Mapping[str, Pending], work: Work) -> Looked:
+        """What the index holds (overlaid with writes in flight) for each id, in one call per batch.
+
+        An id the index refuses to look up alone (found by ``bisect``) becomes a dead letter and is
+        left out of the plan: nothing can be decided, or written, for it."""
+        with timed("lookup"):
+            outcome = bisect(list(latest), self.index.states, "lookup")
+        states: dict[str, IndexedState] = {}
+        for part in outcome.results:
+            states.update(part)
+        looked = Looked(self.inflight.overlay(states, list(latest)))
+        for oid, exc in outcome.failed:
+            pending = latest[oid]
+            work.dead.append(refused(pending.source, oid, exc))
+            looked.refused.add(oid)
+            EVENTS.labels("dead").inc()
+        return looked
 
     def _contained(self, pending: Pending, state: IndexedState | None) -> tuple[str, Any]:
         """``_load``, with any failure but an outage turned into this object's dead letter."""
