@@ -19,7 +19,7 @@ def test_stack_up_starts_the_dashboard_and_prints_its_url(tmp_path: Path) -> Non
     try:
         up = run_cli(env, "stack", "up", "--workers", "0", "--no-api")  # the API has tests of its own
         assert up.returncode == 0, up.stdout + up.stderr
-        assert f"dashboard: http://127.0.0.1:{port}" in up.stdout
+        assert f"dashboard  http://127.0.0.1:{port}" in up.stdout  # the "what next" block
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=10) as r:
             assert r.read() == b"ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
