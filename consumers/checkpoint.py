@@ -63,12 +63,7 @@ class Checkpoint:
         return self._done.empty()
 
     def commit(self, owned: set[TopicPartition]) -> bool:
-        """Step 5: commit every durable offset of the partitions in ``owned``; False if the group moved."""
-        self.offsets.durable()
-        return self.offsets.commit(owned)
+        """Step 5: commit every durable offset of the partitions in ``owned``; False if the group moved.
 
-    @property
-    def pending(self) -> bool:
-        """Whether durable offsets wait to be committed (after collecting what was settled)."""
-        self.offsets.durable()
-        return bool(self.offsets.pending)
+        The polling thread collects what was settled first (``offsets.durable``, which counts it)."""
+        return self.offsets.commit(owned)

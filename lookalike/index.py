@@ -18,7 +18,7 @@ from pymilvus import DataType, MilvusClient
 from lookalike.errors import ModelMismatch
 from lookalike.filters import in_list
 from lookalike.index_queries import RowQueries
-from lookalike.milvus import GRPC_OPTIONS, MilvusConnection, call
+from lookalike.milvus import GRPC_OPTIONS, MilvusConnection
 from lookalike.rows import DUPLICATE_FIELDS, FIELDS, MAX_ID, TAG_PROPERTY, Hit, IndexedState, IndexRow, ModelTag
 from lookalike.settings import Settings
 from lookalike.versions import Versions, is_physical, physical_name
@@ -73,11 +73,11 @@ class VectorIndex(RowQueries):
             self._create(tag)
         self.tag = tag
         self.check_duplicate_fields()
-        self._call(self.client.load_collection, self.name)
+        self.call("load_collection", self.name)
 
     def check_duplicate_fields(self) -> bool:
         """Whether the collection has the duplicate fields; an older one works on without marks."""
-        info = self._call(self.client.describe_collection, self.name)
+        info = self.call("describe_collection", self.name)
         have = {f.get("name") for f in info.get("fields") or []}
         missing = [n for n in DUPLICATE_FIELDS if n not in have]
         if missing:
@@ -118,7 +118,7 @@ class VectorIndex(RowQueries):
         if target is None or target.tag is None:
             raise ModelMismatch(f"collection {name!r} does not exist yet")
         if target.collection != self.name or self.tag != target.tag:
-            self._call(self.client.load_collection, target.collection)
+            self.call("load_collection", target.collection)
             self.name, self.tag = target.collection, target.tag
             self.check_duplicate_fields()
         return target.collection, target.tag
@@ -139,12 +139,12 @@ class VectorIndex(RowQueries):
         self.name = target.collection
 
     def exists(self) -> bool:
-        return bool(self._call(self.client.has_collection, self.name))
+        return bool(self.call("has_collection", self.name))
 
     def stored_tag(self) -> ModelTag | None:
         if not self.exists():
             return None
-        info = self._call(self.client.describe_collection, self.name)
+        info = self.call("describe_collection", self.name)
         props = info.get("properties") or {}
         return ModelTag.parse(props.get(TAG_PROPERTY, "")) or ModelTag.parse(info.get("description", ""))
 
@@ -169,8 +169,8 @@ class VectorIndex(RowQueries):
         )
         params.add_index(field_name="vector", index_type=self.index_type, metric_type="IP", params=extra)
         log.info("creating collection %s for %s (%s, dim %d)", self.name, tag.model, tag.weights, tag.dim)
-        self._call(
-            self.client.create_collection,
+        self.call(
+            "create_collection",
             self.name,
             schema=schema,
             index_params=params,
@@ -184,10 +184,10 @@ class VectorIndex(RowQueries):
             versions = Versions(self)
             versions.drop_alias(self.alias)
             for _, name in versions.versions(self.alias):
-                self._call(self.client.drop_collection, name)
+                self.call("drop_collection", name)
             self.name = self.alias
         if self.exists():
-            self._call(self.client.drop_collection, self.name)
+            self.call("drop_collection", self.name)
 
     def close(self) -> None:
         self.conn.close()
@@ -217,25 +217,25 @@ class VectorIndex(RowQueries):
             for d, r in zip(data, rows, strict=True):
                 d["duplicate_of"] = r.duplicate_of
                 d["duplicate_score"] = float(r.duplicate_score)
-        self._call(self.client.upsert, self.name, data)
+        self.call("upsert", self.name, data)
 
     def flush(self) -> None:
         """Seal what was written so far. Milvus Lite searches unsealed rows one by one (about 0.15 ms
         a row), so a thousand unflushed vectors cost 140 ms a query; sealed, they cost a few ms."""
-        self._call(self.client.flush, self.name)
+        self.call("flush", self.name)
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self._check_target()
-            self._call(self.client.delete, self.name, filter=in_list(ids))
+            self.call("delete", self.name, filter=in_list(ids))
 
     # ---- reads
     def states(self, ids: Sequence[str]) -> dict[str, IndexedState]:
         """Etag and Last-Modified of each id that is present."""
         if not ids:
             return {}
-        rows = self._call(
-            self.client.query,
+        rows = self.call(
+            "query",
             self.name,
             filter=in_list(ids),
             output_fields=["id", "etag", "last_modified"],
@@ -248,21 +248,17 @@ class VectorIndex(RowQueries):
             return []
         fields = [*self.fields, "vector"] if with_vectors else self.fields
         return list(
-            self._call(
-                self.client.query, self.name, filter=in_list(ids), output_fields=fields, consistency_level="Strong"
-            )
+            self.call("query", self.name, filter=in_list(ids), output_fields=fields, consistency_level="Strong")
         )
 
     def count(self) -> int:
-        rows = self._call(
-            self.client.query, self.name, filter="", output_fields=["count(*)"], consistency_level="Strong"
-        )
+        rows = self.call("query", self.name, filter="", output_fields=["count(*)"], consistency_level="Strong")
         return int(rows[0]["count(*)"]) if rows else 0
 
     def row_count(self) -> int:
         """The collection's row-count statistic: cheap at any size (no scan), but on Milvus it counts
         deleted rows until compaction drops them, so it can read high; ``count`` is exact."""
-        stats = self._call(self.client.get_collection_stats, self.name)
+        stats = self.call("get_collection_stats", self.name)
         return int(stats.get("row_count", 0))
 
     def query(self, filter: str, fields: Sequence[str], limit: int | None = None) -> list[dict[str, Any]]:
@@ -270,11 +266,11 @@ class VectorIndex(RowQueries):
         kwargs: dict[str, Any] = {"filter": filter, "output_fields": list(fields), "consistency_level": "Strong"}
         if limit is not None:
             kwargs["limit"] = limit
-        return list(self._call(self.client.query, self.name, **kwargs))
+        return list(self.call("query", self.name, **kwargs))
 
     def collections(self) -> list[str]:
         """Every collection on this Milvus server (to check that a private run left none behind)."""
-        return list(self._call(self.client.list_collections))
+        return list(self.call("list_collections"))
 
     def search(
         self,
@@ -290,8 +286,8 @@ class VectorIndex(RowQueries):
         decisions made from a search (near-duplicates) must see every write acknowledged so far."""
         k = max(1, min(int(k), 1000))
         params = {"metric_type": "IP", "params": {"ef": max(self.hnsw[2], k)} if self.index_type == "HNSW" else {}}
-        result = self._call(
-            self.client.search,
+        result = self.call(
+            "search",
             collection or self.name,
             data=np.asarray(vectors, dtype=np.float32).tolist(),
             limit=k,
@@ -308,6 +304,3 @@ class VectorIndex(RowQueries):
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """A client method by name, through ``lookalike.milvus.call`` (for ``Versions``)."""
         return self.conn.call(method, *args, **kwargs)
-
-    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return call(fn, *args, timeout=None if fn.__name__ == "create_schema" else self.timeout, **kwargs)
