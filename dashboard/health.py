@@ -6,10 +6,9 @@ never makes the page hang for a client's full connect timeout.
 
 from __future__ import annotations
 
-import contextlib
-import socket
 from dataclasses import dataclass
 
+from lookalike.net import connects
 from lookalike.settings import Settings
 
 LABELS = {"s3": "S3 object store", "kafka": "Kafka event bus", "milvus": "Milvus vector index"}
@@ -30,15 +29,6 @@ class PartHealth:
         return f"{self.label} is unreachable at {self.address}" + (f": {self.detail}" if self.detail else "")
 
 
-def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
-    with contextlib.closing(socket.socket()) as s:
-        s.settimeout(timeout)
-        try:
-            return s.connect_ex((host, port)) == 0
-        except OSError:
-            return False
-
-
 def kafka_hosts(bootstrap: str) -> list[tuple[str, int]]:
     out = []
     for item in bootstrap.split(","):
@@ -50,11 +40,11 @@ def kafka_hosts(bootstrap: str) -> list[tuple[str, int]]:
 
 def check_stack(settings: Settings, timeout: float = 1.0) -> list[PartHealth]:
     """Reachability of S3, Kafka and Milvus, in that order."""
-    s3 = PartHealth("s3", settings.s3_endpoint, port_open(*settings.s3_host, timeout=timeout))
-    kafka_up = any(port_open(h, p, timeout=timeout) for h, p in kafka_hosts(settings.kafka_bootstrap))
+    s3 = PartHealth("s3", settings.s3_endpoint, connects(*settings.s3_host, timeout=timeout))
+    kafka_up = any(connects(h, p, timeout=timeout) for h, p in kafka_hosts(settings.kafka_bootstrap))
     kafka = PartHealth("kafka", settings.kafka_bootstrap, kafka_up)
     remote = "://" in settings.milvus_uri  # otherwise a Milvus Lite file opened in-process
-    milvus_up = port_open(*settings.milvus_host, timeout=timeout) if remote else True
+    milvus_up = connects(*settings.milvus_host, timeout=timeout) if remote else True
     milvus = PartHealth("milvus", settings.milvus_uri, milvus_up)
     return [s3, kafka, milvus]
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.errors import LookalikeError
+from lookalike.net import connects
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -118,12 +119,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def port_open(host: str, port: int) -> bool:
-    with contextlib.closing(socket.socket()) as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
-
-
 def milvus_answers(uri: str, timeout: float = 3.0) -> bool:
     """A Milvus server at ``uri`` lists its collections (an open port alone is not enough)."""
     from lookalike.index import VectorIndex
@@ -160,9 +155,9 @@ def probe(settings: Settings, part: Part) -> bool:
     if name == "s3":
         return http_ok(settings.s3_endpoint.rstrip("/") + "/moto-api/")
     if name == "kafka":
-        return port_open(*settings.kafka_host) and kafka_answers(settings.kafka_bootstrap)
+        return connects(*settings.kafka_host, timeout=0.5) and kafka_answers(settings.kafka_bootstrap)
     if name == "milvus":
-        return port_open(*settings.milvus_host) and milvus_answers(settings.milvus_uri)
+        return connects(*settings.milvus_host, timeout=0.5) and milvus_answers(settings.milvus_uri)
     if name == "bridge":
         return http_ok(f"http://{settings.bridge_host}:{settings.bridge_port}/healthz")
     if name.startswith("worker"):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dashboard.health import PartHealth, port_open
+from dashboard.health import PartHealth
 from dashboard.query import thumbnail_bytes
 from lookalike import filters
 from lookalike.deadletters import DeadLetterLog, describe
@@ -28,6 +28,7 @@ from lookalike.embedder import Embedder
 from lookalike.errors import BadInput, LookalikeError, ModelMismatch, Unavailable
 from lookalike.imaging import decode_image
 from lookalike.index import VectorIndex
+from lookalike.net import connects
 from lookalike.search import Models, Neighbour
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
@@ -230,7 +231,7 @@ class QueryService:
         """The services the API needs: S3 (thumbnails) and Milvus (every query); Kafka only adds a
         dead letter's reason to a 404, so it is not a part of health."""
         s = self.settings
-        s3 = PartHealth("s3", s.s3_endpoint, port_open(*s.s3_host, timeout=timeout))
+        s3 = PartHealth("s3", s.s3_endpoint, connects(*s.s3_host, timeout=timeout))
         remote = "://" in s.milvus_uri  # otherwise a Milvus Lite file opened in-process
-        milvus = PartHealth("milvus", s.milvus_uri, port_open(*s.milvus_host, timeout=timeout) if remote else True)
+        milvus = PartHealth("milvus", s.milvus_uri, connects(*s.milvus_host, timeout=timeout) if remote else True)
         return [s3, milvus]
