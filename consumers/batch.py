@@ -33,6 +33,9 @@ class Upsert:
     row: IndexRow  # vector unset: filled by the embed stage
     prepared: Any  # the model's input tensor
     source: Message
+    # the id is indexed, or about to be, when planned (the look-up overlaid with writes in flight):
+    # only then can other rows be marked as copies of it, so only then are they re-checked
+    replaces: bool = True
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ and returns the rows to upsert in the same Milvus call:
 * rows already marked as copies of an id the batch rewrites or deletes are re-checked from their
   stored vectors (index, the batch's new rows and each other) and re-written with the new mark or
   none: a copy whose original was deleted is no longer marked, unless another near-copy remains.
+  An id that is ``new`` (absent from the index when planned, with no write of it in flight) cannot
+  be anyone's original, so it is not looked up: a batch of new objects costs one search, no query.
 
 Similarities are inner products of unit vectors, i.e. cosine similarity.
 """
@@ -17,7 +19,7 @@ Similarities are inner products of unit vectors, i.e. cosine similarity.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -45,26 +47,35 @@ class Dedupe:
         self.lookup = lookup
         self.threshold = threshold
 
-    def mark(self, rows: Sequence[IndexRow], deleted: Sequence[str]) -> list[IndexRow]:
-        """``rows`` with their marks set, followed by the re-checked rows of other objects."""
+    def mark(self, rows: Sequence[IndexRow], deleted: Sequence[str], new: Collection[str] = ()) -> list[IndexRow]:
+        """``rows`` with their marks set, followed by the re-checked rows of other objects.
+
+        ``new``: ids of ``rows`` that were not indexed when planned (nothing can be marked as their
+        copy); every other id of the batch, and every deleted one, has its copies re-checked."""
         if not self.lookup.has_duplicates or (not rows and not deleted):
             return list(rows)
+        fresh = set(new)
         touched = list(dict.fromkeys([*(r.id for r in rows), *deleted]))
-        new = np.stack([np.asarray(r.vector, dtype=np.float32) for r in rows]) if rows else None
-        found = self.lookup.nearest_other(new, touched) if new is not None else []
+        vectors = np.stack([np.asarray(r.vector, dtype=np.float32) for r in rows]) if rows else None
+        found = self.lookup.nearest_other(vectors, touched) if vectors is not None else []
         out: list[IndexRow] = []
         for i, row in enumerate(rows):
             best = found[i]
             for j in range(i):  # earlier rows of this batch: the later copy points at the earlier
                 if rows[j].id != row.id:
-                    best = _better(best, rows[j].id, float(new[i] @ new[j]))  # type: ignore[index]
+                    best = _better(best, rows[j].id, float(vectors[i] @ vectors[j]))  # type: ignore[index]
             out.append(_marked(row, best, self.threshold))
-        return out + self._recheck(rows, new, touched)
+        originals = list(dict.fromkeys([*(r.id for r in rows if r.id not in fresh), *deleted]))
+        return out + self._recheck(rows, vectors, touched, originals)
 
-    def _recheck(self, rows: Sequence[IndexRow], new: np.ndarray | None, touched: list[str]) -> list[IndexRow]:
-        """Rows pointing at a rewritten or deleted id, with their nearest other looked up again."""
+    def _recheck(
+        self, rows: Sequence[IndexRow], new: np.ndarray | None, touched: list[str], originals: list[str]
+    ) -> list[IndexRow]:
+        """Rows pointing at one of ``originals`` (rewritten or deleted ids), looked up again."""
+        if not originals:
+            return []
         gone = set(touched)
-        stale = [r for r in self.lookup.marked_as_copies_of(touched) if r.id not in gone]
+        stale = [r for r in self.lookup.marked_as_copies_of(originals) if r.id not in gone]
         if not stale:
             return []
         vectors = np.stack([np.asarray(r.vector, dtype=np.float32) for r in stale])

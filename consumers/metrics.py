@@ -11,7 +11,11 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.registry import Collector
+
+from lookalike.milvus import CALLS
 
 STAGE_SECONDS = Histogram(
     "lookalike_stage_seconds",
@@ -26,16 +30,39 @@ UNAVAILABLE = Gauge("lookalike_service_unavailable", "1 while a service is faili
 BISECTED = Counter(
     "lookalike_bisect_total", "Refused batch-level calls: split in halves, or one item isolated", ["stage", "step"]
 )
+STARTUP = Gauge(
+    "lookalike_worker_startup_seconds",
+    "Seconds each start-up step took: imports (process start to run), model (load), connect (Milvus, "
+    "dead-letter and feed producers), join (consumer group join until partitions are assigned)",
+    ["step"],
+)
 LAST_COMMIT = Gauge("lookalike_last_commit_timestamp_seconds", "Unix time of the last offset commit")
 
 
 @contextmanager
 def timed(stage: str) -> Iterator[None]:
+    """Time a stage, and count the Milvus calls made inside it under the same name."""
     start = time.perf_counter()
     try:
-        yield
+        with CALLS.stage(stage):
+            yield
     finally:
         STAGE_SECONDS.labels(stage).observe(time.perf_counter() - start)
+
+
+class MilvusCalls(Collector):
+    """``lookalike_milvus_calls_total{stage,method}``, read from the core's ``lookalike.milvus.CALLS``."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "lookalike_milvus_calls", "Milvus client calls, by worker stage and method", labels=["stage", "method"]
+        )
+        for (stage, method), n in sorted(CALLS.snapshot().items()):
+            family.add_metric([stage, method], n)
+        yield family
+
+
+REGISTRY.register(MilvusCalls())
 
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -44,7 +71,7 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 def with_readyz(metrics_app: WsgiApp) -> WsgiApp:
     """``/readyz``: 200 while ``lookalike_worker_ready`` is 1, else 503; every other path: metrics.
 
-    Kubernetes' readiness probe (infra/helm) needs a status code, not a gauge to parse."""
+    Kubernetes' readiness probe (infra/deploy/helm) needs a status code, not a gauge to parse."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != "/readyz":

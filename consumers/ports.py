@@ -46,11 +46,16 @@ class IndexStates(Protocol):
 
 
 class IndexWrites(Protocol):
-    """Idempotent writes keyed by ``bucket/key`` (``lookalike.index.VectorIndex``)."""
+    """Idempotent writes keyed by ``bucket/key`` (``lookalike.index.VectorIndex``).
 
-    def upsert(self, rows: Sequence[IndexRow]) -> None: ...
+    ``check_target`` refuses writes once the index's alias moved to another model's collection; the
+    write stage runs it once per batch and passes ``checked=True`` to the batch's writes."""
 
-    def delete(self, ids: Sequence[str]) -> None: ...
+    def check_target(self) -> None: ...
+
+    def upsert(self, rows: Sequence[IndexRow], checked: bool = False) -> None: ...
+
+    def delete(self, ids: Sequence[str], checked: bool = False) -> None: ...
 
     def flush(self) -> None: ...
 

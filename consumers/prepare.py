@@ -115,18 +115,22 @@ def latest_events(messages: Sequence[Message], watched: Sequence[str], dead: lis
     """Parse messages; keep the last event per object id (messages come in partition order).
 
     A message that cannot be parsed, whatever the exception, and an event for a bucket this worker
-    does not watch become dead letters; they never stop the batch.
+    does not watch become dead letters; they never stop the batch. A server-wide feed (SeaweedFS's
+    filer publishes every bucket) is the exception: its other buckets are skipped and counted.
     """
     latest: dict[str, Pending] = {}
     for msg in messages:
         try:
-            events = parse_message(msg.value)
+            events = parse_message(msg.value, key=msg.key)
         except Exception as exc:  # containment: one message never stops the worker
             reason = f"bad event: {exc}" if isinstance(exc, BadEvent) else f"bad event: {reason_of(exc)}"
             dead.append(dead_letter(msg, reason))
             EVENTS.labels("dead").inc()
             continue
         for ev in events:
+            if ev.bucket not in watched and ev.server_wide:
+                EVENTS.labels("other_bucket").inc()
+                continue
             if ev.bucket not in watched:
                 dead.append(dead_letter(msg, f"bucket not watched: {ev.bucket}", key=ev.id))
                 EVENTS.labels("dead").inc()
@@ -258,7 +262,7 @@ class PrepareStage:
             event_time=ev.event_time_ms or info.last_modified_ms,
             last_modified=info.last_modified_ms,
         )
-        return "upsert", Upsert(row, prepared, pending.source)
+        return "upsert", Upsert(row, prepared, pending.source, replaces=state is not None)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Protocol, TypeVar
@@ -28,7 +30,7 @@ from typing import Protocol, TypeVar
 from consumers.checkpoint import Checkpoint
 from consumers.dlq import DeadLetterWriter
 from consumers.feed import FeedWriter
-from consumers.metrics import BATCH_SIZE, LAST_COMMIT, READY, timed
+from consumers.metrics import BATCH_SIZE, LAST_COMMIT, READY, STARTUP, timed
 from consumers.offsets import Handoff, Ownership
 from consumers.ports import Message
 from consumers.prepare import PrepareStage
@@ -75,9 +77,18 @@ class Worker:
         self.batches = 0
         self.events = 0
         self.ready = threading.Event()
+        self._step_started = 0.0
+
+    def _step(self, name: str) -> None:
+        """Record how long the start-up step that ends now took (``lookalike_worker_startup_seconds``)."""
+        now = time.perf_counter()
+        STARTUP.labels(name).set(now - self._step_started if self._step_started else process_age_s())
+        self._step_started = now
 
     def run(self, stop: threading.Event, max_outage_s: float = 0.0) -> None:
+        self._step("imports")
         self.embedder.load()
+        self._step("model")
         with contextlib.ExitStack() as clients:
             index = _opened(clients, retry_until(self._open_index, stop, max_outage_s))
             dlq = _opened(clients, retry_until(partial(DeadLetterWriter, self.settings), stop, max_outage_s))
@@ -86,6 +97,7 @@ class Worker:
                 return  # stopped while a service was down
             stages = build_stages(self.settings, self.embedder, ObjectStore(self.settings), index, dlq, feed)
             clients.callback(stages.close)
+            self._step("connect")
             # opened last, closed first: leaving the group at once moves the partitions on
             reader = _opened(clients, retry_until(partial(Reader, self.settings, group=self.group), stop, max_outage_s))
             if reader is None:
@@ -171,6 +183,7 @@ class Worker:
     def _joined(self, collection: str) -> None:
         """Ready once the model is loaded and the group has given this member its partitions."""
         if not self.ready.is_set():
+            self._step("join")
             READY.set(1)
             self.ready.set()
             log.info("worker ready: topic %s, group %s, collection %s", self.settings.topic, self.group, collection)
@@ -179,3 +192,14 @@ class Worker:
         index = VectorIndex(self.settings)
         index.open(self.embedder.tag, create=True)
         return index
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (Linux ``/proc``): the interpreter's start and the imports
+    before the worker runs. 0 where ``/proc`` is missing."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            started = int(stat.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+            return max(float(uptime.read().split()[0]) - started, 0.0)
+    except (OSError, ValueError, IndexError):
+        return 0.0

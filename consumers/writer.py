@@ -23,11 +23,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Item:
-    """One write of a batch: an upsert (``row`` set) or a delete (``row`` None) of object ``id``."""
+    """One write of a batch: an upsert (``row`` set) or a delete (``row`` None) of object ``id``.
+
+    ``replaces``: the upserted id was indexed (or about to be) when planned, so rows marked as its
+    copies may exist and are re-checked; a delete always re-checks."""
 
     id: str
     row: IndexRow | None
     source: Message
+    replaces: bool = True
 
 
 class Writer:
@@ -38,7 +42,7 @@ class Writer:
         self,
         index: IndexWrites,
         dlq: DeadLetterSink,
-        flush_rows: int = 512,
+        flush_rows: int = 128,
         dedupe: Dedupe | None = None,
         feed: FeedSink | None = None,
     ) -> None:
@@ -57,8 +61,11 @@ class Writer:
         the batch for a reason that is not an outage, ``bisect`` finds the objects it refuses alone:
         they become dead letters, and the rest is written.
         """
-        items = [Item(r.id, r, u.source) for r, u in zip(rows, work.upserts, strict=True)]
+        items = [Item(r.id, r, u.source, u.replaces) for r, u in zip(rows, work.upserts, strict=True)]
         items += [Item(d.id, None, d.source) for d in work.deletes]
+        if items:  # once per batch, before its dedupe search and writes (see VectorIndex.check_target)
+            with timed("target"):
+                self.index.check_target()
         outcome = bisect(items, self._apply, "write")
         written = [r for part in outcome.results for r in part]
         if outcome.failed:
@@ -78,15 +85,16 @@ class Writer:
         rows = [i.row for i in items if i.row is not None]
         deleted = list(dict.fromkeys(i.id for i in items if i.row is None))
         if self.dedupe is not None and (rows or deleted):
+            new = {i.id for i in items if i.row is not None and not i.replaces}
             with timed("dedupe"):
-                rows = self.dedupe.mark(rows, deleted)
+                rows = self.dedupe.mark(rows, deleted, new=new)
         if rows:
             with timed("write"):
-                self.index.upsert(rows)
+                self.index.upsert(rows, checked=True)
             self.unflushed += len(rows)
         if deleted:
             with timed("write"):
-                self.index.delete(deleted)
+                self.index.delete(deleted, checked=True)
             self.unflushed += len(deleted)
         return rows
 

@@ -19,12 +19,13 @@ import streamlit as st
 from dashboard import access, duplicates, health, query
 from dashboard.duplicates_panel import duplicates_ui
 from dashboard.live_panel import live_ui
-from dashboard.query import QueryOutcome, QuerySource, SearchWindow
+from dashboard.query import QueryOutcome, QuerySource
 from dashboard.resources import Ctx, bucket_keys, open_searcher, open_store
 from lookalike.errors import LookalikeError, Unavailable
 from lookalike.process import setup_logging
 from lookalike.search import Searcher
 from lookalike.settings import Settings
+from lookalike.window import Window
 
 log = logging.getLogger("dashboard")
 
@@ -151,15 +152,18 @@ def window_ui() -> None:
         until.date_input("Uploaded until (UTC)", value=None, key="f_until", format="YYYY-MM-DD")
 
 
-def current_window() -> SearchWindow:
+def current_window(bucket: str) -> Window:
+    """A prefix names keys of the dashboard's bucket; without one, every bucket the workers index."""
+
     def day(name: str) -> date | None:
         value = st.session_state.get(name)
         return value if isinstance(value, date) else None
 
-    return SearchWindow(str(st.session_state.get("f_prefix") or ""), day("f_since"), day("f_until"))
+    prefix = str(st.session_state.get("f_prefix") or "")
+    return Window.days(prefix, day("f_since"), day("f_until"), bucket=bucket if prefix else "")
 
 
-def run_search(ctx: Ctx, source: QuerySource, k: int, window: SearchWindow, down: set[str]) -> QueryOutcome:
+def run_search(ctx: Ctx, source: QuerySource, k: int, window: Window, down: set[str]) -> QueryOutcome:
     """Runs a query once per (query, k, filter); later reruns (other widgets, a click) reuse its outcome."""
     memo_key = (source, k, window)
     memo = st.session_state.get("outcome")
@@ -187,7 +191,7 @@ def run_search(ctx: Ctx, source: QuerySource, k: int, window: SearchWindow, down
             k,
             ctx.settings.max_object_bytes,
             ctx.settings.max_image_pixels,
-            filter=window.expression(ctx.settings.bucket),
+            window=window,
         )
     # an outage is not remembered: the same query is tried again on the next rerun
     st.session_state["outcome"] = (memo_key, outcome) if not outcome.transient else None
@@ -198,7 +202,7 @@ def search_ui(ctx: Ctx, down: set[str]) -> None:
     left, right = st.columns([1, 3], gap="large")
     with left:
         source = query_ui(ctx, down)
-        window = current_window()
+        window = current_window(ctx.settings.bucket)
         problem = window.problem()
         ready = source is not None and problem is None
         outcome = run_search(ctx, source, int(st.session_state["k"]), window, down) if ready and source else None
@@ -232,7 +236,7 @@ def query_preview_ui(outcome: QueryOutcome) -> None:
             )
 
 
-def results_ui(ctx: Ctx, outcome: QueryOutcome, window: SearchWindow) -> None:
+def results_ui(ctx: Ctx, outcome: QueryOutcome, window: Window) -> None:
     assert outcome.result is not None
     neighbours = outcome.result.neighbours
     st.subheader(f"{len(neighbours)} nearest neighbours")

@@ -7,22 +7,19 @@ size limit) or meet (Milvus down, an index made by another model) becomes a sent
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from itertools import islice
 
-from PIL import Image, ImageOps
-
 from dashboard.health import LABELS as SERVICE_LABELS
-from lookalike import filters
 from lookalike.errors import BadInput, LookalikeError, ModelMismatch, Unavailable
-from lookalike.imaging import BadImage, decode_image
+from lookalike.imaging import BadImage, thumbnail_bytes
 from lookalike.search import Searcher, SearchResult
 from lookalike.store import ObjectRefused, ObjectStore, ObjectTooLarge
+from lookalike.window import Window
 
 log = logging.getLogger(__name__)
 
@@ -60,55 +57,6 @@ class QuerySource:
     def exclude_id(self) -> str | None:
         """A bucket object is its own best match: leave it out of "more like this"."""
         return f"{self.bucket}/{self.key}" if self.kind == "object" else None
-
-
-@dataclass(frozen=True)
-class SearchWindow:
-    """Which indexed objects a search may return: keys under ``prefix`` (in the dashboard's bucket),
-    uploaded on or after the day ``since`` and on or before the day ``until`` (UTC days, as shown).
-
-    It becomes a Milvus filter (``lookalike.filters``, as the API's), applied inside the search: the
-    top k are the best k of the matching objects, not what is left of the global top k.
-    """
-
-    prefix: str = ""
-    since: date | None = None
-    until: date | None = None
-
-    @property
-    def active(self) -> bool:
-        return bool(self.prefix) or self.since is not None or self.until is not None
-
-    def problem(self) -> str | None:
-        """A sentence when the window can hold nothing, instead of an empty result."""
-        if self.since is not None and self.until is not None and self.since > self.until:
-            return f"The upload date range is empty: {self.since} is after {self.until}."
-        return None
-
-    def expression(self, bucket: str) -> str:
-        """The Milvus filter; empty when nothing is filtered (every indexed object may come back)."""
-        start = _day_start(self.since) if self.since is not None else None
-        # the whole of the ``until`` day: up to its last millisecond
-        end = _day_start(self.until + timedelta(days=1)) - timedelta(milliseconds=1) if self.until else None
-        return filters.all_of(
-            [
-                filters.key_prefix(bucket, self.prefix) if self.prefix else "",
-                filters.uploaded_between(start, end),
-            ]
-        )
-
-    def describe(self) -> str:
-        """One line naming the filter, shown above the results."""
-        parts = []
-        if self.prefix:
-            parts.append(f"keys under `{self.prefix}`")
-        if self.since is not None or self.until is not None:
-            parts.append(f"uploaded {self.since or '…'} to {self.until or '…'} (UTC)")
-        return "Only " + " · ".join(parts) if parts else "All indexed objects"
-
-
-def _day_start(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -164,24 +112,6 @@ def read_object(store: ObjectStore, bucket: str, key: str) -> bytes:
     return got[1]
 
 
-def image_jpeg(image: Image.Image, px: int, square: bool = False, quality: int = 82) -> bytes:
-    """``image`` fitted into ``px`` x ``px`` (or centre-cropped to that square, for an even grid),
-    as JPEG bytes: small enough for any page."""
-    if square:
-        small = ImageOps.fit(image, (px, px))
-    else:
-        small = image.copy()
-        small.thumbnail((px, px))
-    out = io.BytesIO()
-    small.convert("RGB").save(out, format="JPEG", quality=quality)
-    return out.getvalue()
-
-
-def thumbnail_bytes(data: bytes, px: int = THUMB_PX, max_pixels: int = 80_000_000, square: bool = False) -> bytes:
-    """Raises ``BadImage``; JPEGs decode at reduced size, so a 12-megapixel photo stays cheap."""
-    return image_jpeg(decode_image(data, max_pixels=max_pixels, min_side=px), px, square=square)
-
-
 def fetch_thumbnail(
     store: ObjectStore, bucket: str, key: str, px: int = THUMB_PX, max_pixels: int = 80_000_000
 ) -> bytes | None:
@@ -203,12 +133,12 @@ def run_query(
     k: int,
     max_bytes: int,
     max_pixels: int = 80_000_000,
-    filter: str = "",
+    window: Window | None = None,
 ) -> QueryOutcome:
     """Read the query, check it, preview it and search; any failure becomes ``error``.
 
-    ``total_ms`` is the search itself: decode, embed and the Milvus query. ``filter`` (a
-    ``SearchWindow.expression``) limits which indexed objects may come back.
+    ``total_ms`` is the search itself: decode, embed and the Milvus query. ``window`` limits which
+    indexed objects may come back.
 
     ``searcher`` and ``load`` are called here, inside the guard, so that a Milvus outage while the
     searcher is created or an S3 outage while the object is read gets the same treatment as a bad file.
@@ -223,7 +153,7 @@ def run_query(
         preview = thumbnail_bytes(data, PREVIEW_PX, max_pixels)
         ready = searcher()  # may load the model once per process: not part of the query's time
         start = time.perf_counter()
-        result = ready.search_bytes(data, k=k, exclude_id=source.exclude_id, filter=filter)
+        result = ready.search_bytes(data, k=k, window=window, exclude_id=source.exclude_id)
     except Exception as exc:
         if isinstance(exc, LookalikeError):
             log.info("query %s refused: %s", source.name, exc)

@@ -1,1 +1,1 @@
-"""Infrastructure: the local stack (moto, Tansu, Milvus Lite) and the production compose files."""
+"""Infrastructure: the local stack (SeaweedFS, Tansu, Milvus Lite) and the production compose files."""

@@ -2,10 +2,10 @@
 
 Each application registers its own subcommands from its own package (``producers.cli``,
 ``consumers.cli``, ``dashboard.cli``); this layer adds the ones that compose them (``stack``,
-``search``, ``objects`` from ``infra.stack_cli``, ``infra.search_cli``, ``infra.objects_cli``;
-``reindex``) and the dev tools (``eval``, ``bench``, registered from ``infra.commands`` so that no
-bench or eval code is imported until one of them runs), builds the settings once and runs the
-chosen command.
+``search``, ``objects`` from ``infra.local.cli``, ``infra.commands.search``, ``infra.commands.objects``;
+``reindex``), ``model export`` (torch and timm load only when it runs) and the dev tools (``eval``,
+``bench``, registered from ``infra.commands`` so that no bench or eval code is imported until one of
+them runs), builds the settings once and runs the chosen command.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import consumers.cli
 import dashboard.cli
 import infra.commands.bench
 import infra.commands.evaluation
-import infra.objects_cli
+import infra.commands.model
+import infra.commands.objects
+import infra.commands.search
+import infra.local.cli
 import infra.reindex.cli
-import infra.search_cli
-import infra.stack_cli
 import producers.cli
 from lookalike.errors import LookalikeError
 from lookalike.process import HelpFormatter, setup_logging
@@ -44,14 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     apps = (
-        infra.stack_cli,
-        infra.search_cli,
-        infra.objects_cli,
+        infra.local.cli,
+        infra.commands.search,
+        infra.commands.objects,
         producers.cli,
         consumers.cli,
         dashboard.cli,
         infra.commands.evaluation,
         infra.commands.bench,
+        infra.commands.model,
         infra.reindex.cli,
     )
     for app in apps:  # the dev tools register from infra.commands: their code loads only when they run

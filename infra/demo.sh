@@ -38,4 +38,4 @@ query="$(find "$(dirname "$FOLDER")/test" -type f 2>/dev/null | sort | head -1 |
 $LA search "$query" -k 5
 echo
 # the URLs scrolled away above the progress line: the last lines say where things are and what to type
-.venv/bin/python -c 'from infra.stack_cli import print_next_steps; print_next_steps()'
+.venv/bin/python -c 'from infra.local.cli import print_next_steps; print_next_steps()'

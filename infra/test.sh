@@ -28,7 +28,7 @@ if [ "${LOOKALIKE_SKIP_MILVUS_SERVER:-0}" != "1" ]; then
         if [ "$(readlink "$d/ns/net" 2>/dev/null)" = "$ns" ]; then kill -9 "${d#/proc/}" 2>/dev/null || true; fi
       done
     fi
-    .venv/bin/python -m infra.milvus_server --dir "$tier_tmp" --kill-leftovers >/dev/null 2>&1 || true
+    .venv/bin/python -m infra.local.milvus_server --dir "$tier_tmp" --kill-leftovers >/dev/null 2>&1 || true
     rm -rf "$tier_tmp"
   }
   trap cleanup_tier EXIT

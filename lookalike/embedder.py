@@ -1,21 +1,23 @@
-"""Image embedders: one interface (``load``, ``prepare``, ``embed``), one timm implementation.
+"""Image embedders: one interface (``load``, ``prepare``, ``embed``), one class that picks the engine.
 
-The model call runs inside a towhee pipeline (``pipe.input -> map -> output``) built from our own
-functions: towhee's hub operators download at run time and cannot work offline. Towhee stays behind
-this interface; nothing else imports it.
+Two engines give the same vectors (``LOOKALIKE_RUNTIME``):
 
-The forward pass runs in torch or, on a CPU where its vectors match torch's, in ONNX Runtime
-(``LOOKALIKE_RUNTIME``, see ``lookalike.runtime``); the towhee pipeline and this interface are the
-same either way.
+* ``onnx`` (``lookalike.onnx_engine``): the exported model in ONNX Runtime, images prepared with
+  PIL and numpy. It imports no torch, timm, torchvision or towhee: the serving install has none.
+* ``torch`` (``lookalike.torch_engine``): the timm model in torch, through towhee; for GPUs, and
+  what builds the export (``lookalike.runtime``).
+
+``auto`` serves with ONNX Runtime unless torch can use a GPU here. The export comes from
+``LOOKALIKE_MODEL_CACHE`` (``lookalike.exported``); where there is none yet and torch is installed,
+the first load makes it; where torch is missing, loading fails with the command that makes it.
 
 Vectors are L2-normalised float32, so inner product is cosine similarity.
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import logging
-import math
 import os
 import threading
 from collections.abc import Sequence
@@ -25,14 +27,23 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from lookalike.errors import LookalikeError
-from lookalike.preprocess import BoundedTransform
+from lookalike.exported import (
+    EXPORT_COMMAND,
+    Exported,
+    ExportMissing,
+    ModelLoadError,
+    file_tag,
+    read_export,
+    weights_tag,
+)
+from lookalike.preprocess import DRAFT_MARGIN, BoundedTransform, resize_size
 from lookalike.rows import ModelTag
-from lookalike.runtime import Runner, TorchRunner, choose_runner
 from lookalike.settings import Settings
-from lookalike.weights import missing_weights
+
+__all__ = ["DRAFT_MARGIN", "Embedder", "ModelLoadError", "TimmEmbedder", "file_tag", "resize_size", "weights_tag"]
 
 log = logging.getLogger(__name__)
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")  # present where an NVIDIA GPU driver is loaded
 
 
 class Embedder(Protocol):
@@ -60,190 +71,116 @@ class Embedder(Protocol):
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 
 
-class ModelLoadError(LookalikeError):
-    """The model or its weights could not be loaded."""
+def torch_installed() -> bool:
+    """Whether torch and timm can be imported here (asked without importing them: 500 MB)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "timm"))
 
 
-def weights_tag(settings: Settings) -> str:
-    """Names where the weights came from, so the index can refuse vectors of other weights."""
-    if settings.weights is not None:
-        path = Path(settings.weights).expanduser()
-        if not path.is_file():
-            raise ModelLoadError(f"LOOKALIKE_WEIGHTS={path} is not a file")
-        return file_tag(path)
-    return "timm-pretrained" if settings.pretrained else "random-init:seed0"
+def wants_torch(settings: Settings) -> bool:
+    """``auto``: torch where it is installed and may use a GPU (a CUDA device set, or ``auto`` with
+    an NVIDIA driver loaded; ``torch.cuda`` then decides); ONNX Runtime on the CPU otherwise."""
+    if settings.runtime != "auto":
+        return settings.runtime == "torch"
+    gpu = settings.device.startswith("cuda") or (settings.device == "auto" and NVIDIA_DRIVER.exists())
+    return gpu and torch_installed()
 
 
-def file_tag(path: Path) -> str:
-    """``file:<name>:<sha256[:12]>``: a checkpoint by name and content, so a copy elsewhere matches
-    it and an edited file of the same name does not (``lookalike.targets`` finds files by it)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return f"file:{path.name}:{digest.hexdigest()[:12]}"
+def find_export(settings: Settings) -> Exported:
+    """The export to serve, made now if torch is here to make it. Raises ``ModelLoadError``."""
+    try:
+        return read_export(settings.model_cache, settings.model, weights_tag(settings))
+    except ExportMissing:
+        if not torch_installed():
+            raise
+    from lookalike.runtime import export_model
 
-
-DRAFT_MARGIN = 2  # JPEGs decode to at least this many times the model's resize size (see ``load``)
-
-
-def resize_size(data_config: dict[str, Any]) -> int:
-    """The side timm's eval transform resizes to before its centre crop (256 for a 224 crop at
-    crop_pct 0.875). Decoding to at least this shorter side keeps that resize a pure downsample."""
-    crop_pct = float(data_config.get("crop_pct") or 0.875)  # timm's DEFAULT_CROP_PCT
-    return max(math.floor(side / crop_pct) for side in data_config["input_size"][-2:])
+    log.info("no exported %s yet: exporting it (once; `%s` does it ahead)", settings.model, EXPORT_COMMAND)
+    return export_model(settings)
 
 
 class TimmEmbedder:
-    """A timm backbone (classifier removed, global pooled features) driven through towhee."""
+    """A timm backbone (classifier removed, global pooled features), served by the engine
+    ``LOOKALIKE_RUNTIME`` picks; the name stays for every caller that builds one from settings."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.model_name = settings.model
         self.tag = ModelTag(model=settings.model, weights="", dim=0)
-        self._model: Any = None
-        self._transform: Any = None
-        self._pipeline: Any = None
-        self._device = "cpu"
-        self._half = False
+        self._engine: Any = None
         self._lock = threading.Lock()
-        self._decode_size: int | None = None
-        self._runner: Runner | None = None
 
     def load(self) -> None:
-        if self._model is not None:
-            return
-        import torch
-        from timm.data import resolve_data_config
-
-        threads = self.settings.threads or os.cpu_count() or 1
-        torch.set_num_threads(threads)
-        device = self.settings.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self._device = device
-        self._half = device.startswith("cuda")
-        tag = weights_tag(self.settings)
-        model = self._create_model()
-        # channels-last lets oneDNN (CPU) and cuDNN pick their fast convolution kernels: mobilenetv2
-        # runs about twice as fast on 2 CPU cores with the same outputs
-        model.eval().to(device).to(memory_format=torch.channels_last)
-        if self._half:
-            model.half()
-        config = resolve_data_config({}, model=model)
-        # timm's resize-then-crop, done on the crop alone: a 20000x1 PNG must not become 5,120,000x256 first
-        self._transform = BoundedTransform.from_config(config)
-        # twice the resize size: at 1x (a 12 MP photo decoded at 1/8), hit@1 on the 12 MP eval set
-        # fell 0.02 below full decoding; at 2x (1/4) every measure stays within 0.005 of it
-        self._decode_size = DRAFT_MARGIN * resize_size(config) if self.settings.draft_decode else None
-        choice = choose_runner(
-            self.settings.runtime,
-            model_name=self.model_name,
-            model=model,
-            torch_runner=TorchRunner(model, device, self._half),
-            input_size=tuple(config["input_size"]),
-            cache_dir=self.settings.model_cache,
-            threads=threads,
-        )
-        self._runner = choice.runner
-        self._model = model
-        if choice.differs:  # other vectors than torch's: never mix them into a torch-made collection
-            tag = f"{tag}+{choice.runner.name}"
-        # a model with a head after pooling (mobilenetv3's conv_head) outputs head_hidden_size, not num_features
-        dim = int(getattr(model, "head_hidden_size", None) or model.num_features)
-        self.tag = ModelTag(model=self.model_name, weights=tag, dim=dim)
-        self._pipeline = self._build_pipeline()
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._open()
+                self.tag = self._engine.tag
         log.info(
-            "model %s loaded on %s (%s, dim %d, %d threads, runtime %s)",
-            self.model_name, device, tag, self.tag.dim, threads, self._runner.name,
-        )  # fmt: skip
+            "model %s loaded (%s, dim %d, runtime %s)", self.model_name, self.tag.weights, self.tag.dim, self.runtime
+        )
 
-    def _create_model(self) -> Any:
-        """The timm backbone without its classifier, from a checkpoint, timm's hub or seeded random."""
-        import timm
-        import torch
+    def _open(self) -> Any:
+        threads = self.settings.threads or os.cpu_count() or 1
+        if not wants_torch(self.settings):
+            try:
+                exported = find_export(self.settings)
+            except ModelLoadError:
+                raise
+            except Exception as exc:  # the exporter and ONNX Runtime raise many types
+                if self.settings.runtime == "onnx":
+                    raise ModelLoadError(f"cannot export {self.model_name}: {type(exc).__name__}: {exc}") from exc
+                log.warning("cannot export %s (%s: %s); serving with torch", self.model_name, type(exc).__name__, exc)
+                return self._torch(threads)
+            if not (exported.differs and self.settings.runtime == "auto"):
+                from lookalike.onnx_engine import OnnxEngine
 
-        if self.settings.weights is None and self.settings.pretrained:
-            missing = missing_weights(self.model_name)  # offline: fail now, not after a minute of retries
-            if missing is not None:
-                raise ModelLoadError(missing)
-        try:
-            if self.settings.weights is not None:
-                return timm.create_model(
-                    self.model_name,
-                    pretrained=True,
-                    num_classes=0,
-                    pretrained_cfg_overlay={"file": str(Path(self.settings.weights).expanduser())},
+                return OnnxEngine(exported, threads, self.settings.draft_decode, self.settings.infer_batch)
+            if not torch_installed():
+                raise ModelLoadError(
+                    f"{exported.path} gives other vectors than torch (cosine distance {exported.distance:.1e}); "
+                    "install torch to serve with it, or set LOOKALIKE_RUNTIME=onnx to serve these (tagged +onnx)"
                 )
-            elif self.settings.pretrained:
-                return timm.create_model(self.model_name, pretrained=True, num_classes=0)
-            else:
-                torch.manual_seed(0)  # the same random model in every process
-                return timm.create_model(self.model_name, pretrained=False, num_classes=0)
-        except RuntimeError as exc:
-            if "Unknown model" in str(exc) or "Unknown model" in repr(exc):
-                raise ModelLoadError(f"timm has no model named {self.model_name!r}") from exc
-            raise ModelLoadError(f"could not load {self.model_name}: {exc}") from exc
-        except (OSError, ValueError) as exc:
-            hint = "" if self.settings.weights else " (offline? set LOOKALIKE_WEIGHTS to a local checkpoint)"
-            raise ModelLoadError(f"could not load weights for {self.model_name}: {exc}{hint}") from exc
-        except Exception as exc:  # hub/network errors come in many library-specific types
-            hint = "" if self.settings.weights else " (offline? set LOOKALIKE_WEIGHTS to a local checkpoint)"
-            raise ModelLoadError(f"could not load {self.model_name}: {type(exc).__name__}: {exc}{hint}") from exc
+            log.warning("the export of %s differs from torch (%.1e): serving torch", self.model_name, exported.distance)
+        return self._torch(threads)
+
+    def _torch(self, threads: int) -> Any:
+        if not torch_installed():
+            raise ModelLoadError("the torch runtime needs torch and timm: pip install '.[model]' (or use onnx)")
+        from lookalike.torch_engine import TorchEngine
+
+        return TorchEngine(self.settings, threads)
 
     @property
     def decode_size(self) -> int | None:
-        return self._decode_size
+        return self._engine.decode_size if self._engine is not None else None
 
-    def _build_pipeline(self) -> Any:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from towhee import pipe
-
-        def forward(batch: list[Any]) -> np.ndarray:  # a plain function: towhee deep-copies its DAG
-            return self._forward(batch)
-
-        return pipe.input("batch").map("batch", "vectors", forward).output("vectors")
+    @property
+    def transform(self) -> BoundedTransform:
+        """The engine's preprocessing (``lookalike.preprocess``)."""
+        assert self._engine is not None, "load() first"
+        return self._engine.transform
 
     def prepare(self, image: Image.Image) -> Any:
         """The model's input for one image, in work and memory bounded by the model's input size
         (``lookalike.preprocess``). Raises ``ImageTooThin`` (a ``BadImage``) for a crop of a few pixels."""
-        assert self._transform is not None, "load() first"
-        return self._transform(image)
+        assert self._engine is not None, "load() first"
+        return self._engine.prepare(image)
 
     def embed_prepared(self, batch: Sequence[Any]) -> np.ndarray:
+        assert self._engine is not None, "load() first"
         if not batch:
             return np.zeros((0, self.tag.dim), dtype=np.float32)
-        with self._lock:  # one model call at a time: it already uses every core
-            (vectors,) = self._pipeline(list(batch)).get()
-        return np.asarray(vectors, dtype=np.float32)
+        return np.asarray(self._engine.embed_prepared(batch), dtype=np.float32)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.embed_prepared([self.prepare(im) for im in images])
 
     @property
     def runtime(self) -> str:
-        """The engine that runs the forward pass: ``torch`` or ``onnx`` (see ``lookalike.runtime``)."""
-        return self._runner.name if self._runner is not None else "none"
+        """The engine that runs the forward pass: ``torch`` or ``onnx``."""
+        return str(self._engine.name) if self._engine is not None else "none"
 
     @property
-    def runner(self) -> Runner:
-        """The forward pass alone (CPU tensor batch in, raw features out), for model-only timing."""
-        assert self._runner is not None, "load() first"
-        return self._runner
-
-    def _forward(self, batch: list[Any]) -> np.ndarray:
-        import torch
-
-        assert self._runner is not None, "load() first"
-        step = self.settings.infer_batch or (len(batch) if self._device != "cpu" else 8)
-        out = []
-        with torch.inference_mode():
-            # on a CPU, activations of more than a few images spill out of the caches: 8 at a time
-            # runs about twice as fast per image as 32 at once
-            for i in range(0, len(batch), step):
-                features = self._runner(torch.stack(batch[i : i + step]))
-                out.append(torch.nn.functional.normalize(features, dim=1))
-        return torch.cat(out).numpy()
+    def runner(self) -> Any:
+        """The forward pass alone (float32 batch in, raw features out), for model-only timing."""
+        assert self._engine is not None, "load() first"
+        return self._engine.runner

@@ -1,10 +1,12 @@
 """The event model: every bucket notification shape reduced to one ``ObjectEvent``.
 
-Three shapes reach us. MinIO publishes ``{"EventName", "Key", "Records"}`` straight to Kafka (and
+Four shapes reach us. MinIO publishes ``{"EventName", "Key", "Records"}`` straight to Kafka (and
 POSTs the same body to a webhook); AWS S3 and moto wrap ``{"Records": [...]}`` in an SNS envelope
-whose ``Message`` is a JSON string; and some senders post the bare ``Records`` document. Object keys
-arrive URL-encoded (``a+dir%2Fx.jpg``), event names with or without the ``s3:`` prefix, and removal
-events may lack size and etag.
+whose ``Message`` is a JSON string; Ceph RGW and some other senders publish the bare ``Records``
+document. Object keys arrive URL-encoded (``a+dir%2Fx.jpg``), event names with or without the ``s3:``
+prefix, and removal events may lack size and etag. SeaweedFS publishes no JSON at all but its
+filer's protobuf ``EventNotification`` keyed by the path (``lookalike.seaweed.events``): a message
+that is not JSON is read as one, so the content decides, never a guess from its words.
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import quote_plus, unquote_plus
 
+from lookalike.seaweed.events import FilerEventError, NotFilerEvent, parse_filer_event
+
 EventKind = Literal["created", "removed"]
 
 
 class BadEvent(ValueError):
     """A message that is not a bucket notification we can act on (it goes to the dead letters)."""
+
+
+class NotJSON(BadEvent):
+    """The body does not parse as JSON (it may still be another server's binary notification)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,9 @@ class ObjectEvent:
     event_time_ms: int = 0
     sequencer: str | None = None
     name: str = ""
+    # the sender publishes every bucket's changes (SeaweedFS's filer), not the ones it was told to:
+    # another bucket's event is then another tenant's, not a misrouted message
+    server_wide: bool = False
 
     @property
     def id(self) -> str:
@@ -82,12 +93,19 @@ def clean_etag(etag: object) -> str | None:
     return etag or None
 
 
-def parse_message(payload: bytes | str | dict[str, Any]) -> list[ObjectEvent]:
+def parse_message(payload: bytes | str | dict[str, Any], key: str | None = None) -> list[ObjectEvent]:
     """Parse any supported notification body into events (test events give an empty list).
 
-    Raises ``BadEvent`` with a reason for anything else.
+    ``key`` is the Kafka message key: SeaweedFS's filer puts the entry's path there, and a delete or
+    rename names its object only through it; the JSON shapes do not need it. Raises ``BadEvent``
+    with a reason for anything else.
     """
-    doc = _load(payload)
+    try:
+        doc = _load(payload)
+    except NotJSON as not_json:
+        if not isinstance(payload, (bytes, bytearray)):
+            raise
+        return _filer_events(bytes(payload), key, not_json)
     kind = doc.get("Type")
     if isinstance(kind, str) and kind in ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"):
         if kind != "Notification":
@@ -106,6 +124,20 @@ def parse_message(payload: bytes | str | dict[str, Any]) -> list[ObjectEvent]:
     return [parse_record(record) for record in records]
 
 
+def _filer_events(payload: bytes, key: str | None, not_json: NotJSON) -> list[ObjectEvent]:
+    """Bytes that are not JSON: a SeaweedFS filer notification, or a ``BadEvent`` naming both tries."""
+    try:
+        changes = parse_filer_event(payload, key)
+    except NotFilerEvent as exc:
+        raise BadEvent(f"{not_json}; {exc}") from exc
+    except FilerEventError as exc:
+        raise BadEvent(str(exc)) from exc
+    return [
+        ObjectEvent(c.kind, c.bucket, c.key, c.etag, c.size, c.content_type, event_time_ms=c.mtime_ms, server_wide=True)
+        for c in changes
+    ]
+
+
 def parse_record(record: Any) -> ObjectEvent:
     """Parse one S3/MinIO notification record."""
     if not isinstance(record, dict):
@@ -114,7 +146,7 @@ def parse_record(record: Any) -> ObjectEvent:
     bare = name.removeprefix("s3:")
     if bare.startswith("ObjectCreated:"):
         kind: EventKind = "created"
-    elif bare.startswith("ObjectRemoved:"):
+    elif bare.startswith(_REMOVALS):
         kind = "removed"
     else:
         raise BadEvent(f"unsupported eventName {name!r}")
@@ -127,7 +159,8 @@ def parse_record(record: Any) -> ObjectEvent:
         raise BadEvent(f"record lacks s3.bucket.name or s3.object.key ({exc!r})") from exc
     if not isinstance(bucket, str) or not isinstance(raw_key, str) or not isinstance(obj, dict):
         raise BadEvent("s3.bucket.name and s3.object.key must be strings")
-    key = unquote_plus(raw_key)
+    # S3, MinIO and moto URL-encode the key; Ceph RGW sends it as stored (its eventSource says which)
+    key = raw_key if record.get("eventSource") == "ceph:s3" else unquote_plus(raw_key)
     if not bucket or not key:
         raise BadEvent("empty bucket or key")
     return ObjectEvent(
@@ -141,6 +174,11 @@ def parse_record(record: Any) -> ObjectEvent:
         sequencer=_text(obj.get("sequencer")),
         name=name,
     )
+
+
+# lifecycle expirations remove objects too: S3 names them LifecycleExpiration:*, Ceph RGW
+# ObjectLifecycle:Expiration:*; the worker then looks at the bucket, as for any removal
+_REMOVALS = ("ObjectRemoved:", "LifecycleExpiration:", "ObjectLifecycle:Expiration:")
 
 
 def _text(value: Any) -> str | None:
@@ -171,7 +209,7 @@ def _load(payload: object) -> dict[str, Any]:
     try:
         doc = json.loads(payload)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise BadEvent(f"not JSON: {exc}") from exc
+        raise NotJSON(f"not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise BadEvent("notification is not a JSON object")
     return doc

@@ -18,7 +18,7 @@ from pymilvus import DataType, MilvusClient
 from lookalike.errors import ModelMismatch
 from lookalike.filters import in_list
 from lookalike.index_queries import RowQueries
-from lookalike.milvus import GRPC_OPTIONS, MilvusConnection
+from lookalike.milvus import GRPC_OPTIONS, MilvusConnection, MilvusRefused
 from lookalike.rows import DUPLICATE_FIELDS, FIELDS, MAX_ID, TAG_PROPERTY, Hit, IndexedState, IndexRow, ModelTag
 from lookalike.settings import Settings
 from lookalike.versions import Versions, is_physical, physical_name
@@ -50,7 +50,7 @@ class VectorIndex(RowQueries):
         """Attach to the collection for this model, creating it if asked; refuse another model's.
 
         Through an alias: resolve it (adopting a pre-version collection, creating ``__v1`` on a new
-        index), then open its target; every later write first checks the alias still points there.
+        index), then open its target; every later write batch first checks the alias still points there.
         """
         if self.alias is not None:
             self._resolve_alias(tag if create else None)
@@ -123,20 +123,34 @@ class VectorIndex(RowQueries):
             self.check_duplicate_fields()
         return target.collection, target.tag
 
-    def _check_target(self) -> None:
-        """Refuse to write once the alias points at another model's collection (a swap happened)."""
+    def check_target(self) -> None:
+        """Refuse to write once the alias points at another model's collection (a swap happened).
+
+        One call (``describe_collection`` of the alias names its target and tag). The writer calls
+        it once per batch, before the batch's dedupe search and writes; ``upsert`` and ``delete``
+        call it themselves unless told the batch was checked. Why once per batch is enough: writes go
+        to the *physical* collection resolved here, never through the alias, so a swap after the
+        check can only leave this batch in the collection it was checked against, which holds this
+        process's model; the next batch sees the swap and stops. That is the window a check per call
+        had too (a swap between the check and the upsert), widened from one call to one batch."""
         if self.alias is None:
             return
-        target = Versions(self).describe(self.alias)
-        if target is None or target.collection == self.name:
+        try:
+            info = self.call("describe_collection", self.alias)
+        except MilvusRefused:  # no such alias or collection (dropped): keep writing where we are
             return
-        if target.tag != self.tag:
+        props = info.get("properties") or {}
+        tag = ModelTag.parse(props.get(TAG_PROPERTY, "")) or ModelTag.parse(info.get("description", ""))
+        target = str(info.get("collection_name") or self.alias)
+        if target == self.name:
+            return
+        if tag != self.tag:
             raise ModelMismatch(
-                f"alias {self.alias!r} now points at {target.collection} (model "
-                f"{target.tag.model if target.tag else '?'}) but this process writes with "
+                f"alias {self.alias!r} now points at {target} (model "
+                f"{tag.model if tag else '?'}) but this process writes with "
                 f"{self.tag.model if self.tag else '?'}: restart it with the new model"
             )
-        self.name = target.collection
+        self.name = target
 
     def exists(self) -> bool:
         return bool(self.call("has_collection", self.name))
@@ -193,11 +207,13 @@ class VectorIndex(RowQueries):
         self.conn.close()
 
     # ---- writes
-    def upsert(self, rows: Sequence[IndexRow]) -> None:
+    def upsert(self, rows: Sequence[IndexRow], checked: bool = False) -> None:
+        """Write ``rows``; ``checked``: the caller ran ``check_target`` for this batch already."""
         if not rows:
             return
         assert self.tag is not None, "open() first"
-        self._check_target()
+        if not checked:
+            self.check_target()
         now = int(time.time() * 1000)
         data = [
             {
@@ -224,9 +240,10 @@ class VectorIndex(RowQueries):
         a row), so a thousand unflushed vectors cost 140 ms a query; sealed, they cost a few ms."""
         self.call("flush", self.name)
 
-    def delete(self, ids: Sequence[str]) -> None:
+    def delete(self, ids: Sequence[str], checked: bool = False) -> None:
         if ids:
-            self._check_target()
+            if not checked:
+                self.check_target()
             self.call("delete", self.name, filter=in_list(ids))
 
     # ---- reads

@@ -8,12 +8,20 @@ status and the Milvus error code only, never from words in a message: a message 
 say "server" must not turn a refusal into an endless retry.
 
 String literals for filter expressions are built in ``lookalike.filters`` (no client needed there).
+
+Every call is counted here, by the caller's stage and the client method (``CALLS``), so the round
+trips a batch costs are measured in one place (the worker exports them as
+``lookalike_milvus_calls_total``; ``lookalike bench`` reports them per batch).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
-from collections.abc import Callable
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -87,6 +95,38 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(code, int) and code in OUTAGE_CODES
 
 
+class CallCounter:
+    """Milvus calls made by this process, by (stage, method): a plain, thread-safe counter.
+
+    The stage is whatever ``stage`` set on the calling thread ("other" outside one); the core keeps
+    no metrics library of its own, the worker exports these from its ``/metrics``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._stage: contextvars.ContextVar[str] = contextvars.ContextVar("milvus_stage", default="other")
+
+    def add(self, method: str) -> None:
+        with self._lock:
+            self._counts[(self._stage.get(), method)] += 1
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Count the calls made inside this block (on this thread) under stage ``name``."""
+        token = self._stage.set(name)
+        try:
+            yield
+        finally:
+            self._stage.reset(token)
+
+
+CALLS = CallCounter()
+
+
 def call(fn: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` with a timeout; an outage becomes ``Unavailable``, a refusal ``MilvusRefused``."""
     if timeout is not None and "timeout" not in kwargs:
@@ -122,6 +162,8 @@ class MilvusConnection:
             raise translate(exc) from exc
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``method`` of the client through ``call``, counted in ``CALLS`` (the one place that counts)."""
+        CALLS.add(method)
         return call(getattr(self.client, method), *args, timeout=self.timeout, **kwargs)
 
     def close(self) -> None:

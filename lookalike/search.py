@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from lookalike.embedder import Embedder, TimmEmbedder
 from lookalike.errors import ModelMismatch
 from lookalike.imaging import decode_image
@@ -15,6 +17,7 @@ from lookalike.rows import Hit, ModelTag
 from lookalike.settings import Settings
 from lookalike.targets import settings_for_target
 from lookalike.versions import Versions
+from lookalike.window import Window
 
 
 @dataclass(frozen=True)
@@ -97,60 +100,90 @@ class Models:
 
 
 class Searcher:
-    """Loads the model once and answers queries against the configured collection.
+    """The one searcher: the CLI, the dashboard, the API, the eval and the bench all query through it.
 
     The collection is an alias (``lookalike.versions``): each query re-resolves it and embeds with
     the model its target records, loading that model on first need, so a search follows a
     ``reindex`` swap at once without a restart and never mixes two models' vectors.
 
     Without an ``embedder`` it loads only the model the target records: the configured one may be
-    stale (``LOOKALIKE_WEIGHTS`` naming the previous model's checkpoint after a reindex).
+    stale (``LOOKALIKE_WEIGHTS`` naming the previous model's checkpoint after a reindex). With
+    ``load=False`` (the API) nothing is loaded until the first query, not even the given embedder
+    (it may be the stale configured one), so rows and duplicates stay readable while the index's
+    model cannot be loaded here. An ``index`` passed in is owned
+    from then on: ``close`` closes it.
 
     ``load_ms`` and ``connect_ms`` say what construction cost (model load, Milvus connection), so a
     one-shot ``lookalike search`` can tell a user where its seconds went (``timings``).
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, index: VectorIndex | None = None, load: bool = True
+    ) -> None:
         self.settings = settings
         start = time.perf_counter()
-        self.index = VectorIndex(settings)
+        self.index = index if index is not None else VectorIndex(settings)
         try:
             collection, tag = self.index.follow()
             connected = time.perf_counter()
-            if embedder is not None:
+            if embedder is not None and load:
                 embedder.load()
             self.models = Models(settings, self.index, embedder)
-            self.embedder = self.models.get(collection, tag)
+            self.embedder = self.models.get(collection, tag) if load or embedder is None else embedder
         except BaseException:
             self.index.close()
             raise
         self.connect_ms = (connected - start) * 1000
         self.load_ms = (time.perf_counter() - connected) * 1000
 
-    def search_bytes(self, data: bytes, k: int = 10, exclude_id: str | None = None, filter: str = "") -> SearchResult:
-        """Raises ``BadImage`` for bytes that are not a usable image. ``filter`` is a Milvus boolean
-        expression (``lookalike.filters``) applied inside the search, so ``k`` results still come back."""
-        start = time.perf_counter()
+    def current(self) -> tuple[Embedder, str]:
+        """The model of the collection the alias points at now, and that collection. Raises
+        ``ModelMismatch`` when it was dropped or changed meanwhile, or cannot be built here."""
         collection, tag = self.index.follow()
-        embedder = self.embedder = self.models.get(collection, tag)
+        self.embedder = self.models.get(collection, tag)
+        return self.embedder, collection
+
+    def search_bytes(
+        self, data: bytes, k: int = 10, window: Window | None = None, exclude_id: str | None = None
+    ) -> SearchResult:
+        """Neighbours of an image. Raises ``BadImage`` for bytes that are not a usable image."""
+        start = time.perf_counter()
+        embedder, collection = self.current()
         image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=embedder.decode_size)
         decoded = time.perf_counter()
         vector = embedder.embed([image])
         embedded = time.perf_counter()
-        limit = k + 1 if exclude_id else k
-        hits = self.index.search(
-            vector, limit, filter=filter, collection=collection, consistency=self.settings.search_consistency
-        )[0]
-        done = time.perf_counter()
-        neighbours = [Neighbour.from_hit(h) for h in hits if h.id != exclude_id][:k]
+        neighbours = self.search_vector(vector, k, window, exclude_id, collection)
         return SearchResult(
             neighbours,
             embed_ms=(embedded - decoded) * 1000,
-            search_ms=(done - embedded) * 1000,
+            search_ms=(time.perf_counter() - embedded) * 1000,
             decode_ms=(decoded - start) * 1000,
             collection=collection,
-            model=tag.model,
+            model=embedder.tag.model,
         )
+
+    def similar(self, object_id: str, k: int = 10, window: Window | None = None) -> list[Neighbour] | None:
+        """More like an indexed object, by its stored vector, the object itself left out; ``None``
+        when ``object_id`` is not indexed."""
+        rows = self.index.get([object_id], with_vectors=True)
+        if not rows:
+            return None
+        return self.search_vector(np.asarray([rows[0]["vector"]], dtype=np.float32), k, window, object_id)
+
+    def search_vector(
+        self,
+        vector: np.ndarray,
+        k: int,
+        window: Window | None = None,
+        exclude_id: str | None = None,
+        collection: str | None = None,
+    ) -> list[Neighbour]:
+        """The ``k`` best rows inside ``window`` (filtered in Milvus, so ``k`` still come back)."""
+        expr = (window or Window()).expression(exclude_id or "")
+        level = self.settings.search_consistency
+        hits = self.index.search(vector, k, filter=expr, collection=collection, consistency=level)[0]
+        return [Neighbour.from_hit(h) for h in hits]
 
     def timings(self, result: SearchResult) -> dict[str, float]:
         """Every phase of a one-shot search, in milliseconds, in the order they happened."""

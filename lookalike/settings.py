@@ -21,7 +21,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", env_file=".env", extra="ignore")
 
-    # --- object store (S3 API: MinIO in production, moto locally)
+    # --- object store (S3 API: MinIO in production, SeaweedFS locally). The secret's default is the
+    # local stack's documented one (docs/operations.md); set LOOKALIKE_S3_SECRET_KEY (.env) elsewhere
     s3_endpoint: str = "http://127.0.0.1:9000"
     s3_access_key: str = "lookalike"
     s3_secret_key: SecretStr = SecretStr("lookalike-secret")
@@ -60,7 +61,9 @@ class Settings(BaseSettings):
         "server); Bounded answers at once but may miss the last gracefulTime of writes. See docs/scale.md",
     )
     flush_rows: int = Field(
-        512, description="flush after this many written rows and when writes pause; 0 leaves it to Milvus"
+        128,
+        description="flush after this many written rows and when writes pause; 0 leaves it to Milvus. Milvus Lite "
+        "scans unsealed rows on every search (the dedupe search runs once per batch): see docs/performance.md",
     )
     duplicate_threshold: float = Field(
         0.85,
@@ -80,7 +83,9 @@ class Settings(BaseSettings):
     pretrained: bool = Field(True, description="false: random init, for plumbing tests only")
     device: str = "auto"
     batch_size: int = 32
-    infer_batch: int = Field(0, description="images per forward pass; 0: 8 on CPU (cache-sized), all on GPU")
+    infer_batch: int = Field(
+        0, description="images per forward pass; 0: 4 with ONNX Runtime (memory), 8 with torch on a CPU, all on GPU"
+    )
     threads: int = Field(0, description="torch threads; 0 means all cores")
     draft_decode: bool = Field(
         True, description="decode JPEGs at reduced scale, just above the model's resize size; false: full size"

@@ -1,4 +1,4 @@
-"""The object store: a thin, typed face on the ``minio`` client (MinIO in production, moto here).
+"""The object store: a thin, typed face on the ``minio`` client (any S3 server: SeaweedFS locally).
 
 Every S3 failure is classified once, here, into what the worker does about it:
 
@@ -136,7 +136,7 @@ class ObjectStore:
             return None
         except ET.ParseError as exc:
             # The error body echoes the key, and XML 1.0 cannot carry a control character or U+FFFE:
-            # the client fails parsing it (moto's NoSuchKey for 'a\x01b'). A HEAD has no body to parse.
+            # the client fails parsing it (a NoSuchKey for 'a\x01b'). A HEAD has no body to parse.
             if self.stat(bucket, key) is None:
                 return None
             raise ObjectRefused(f"the error S3 returned for key {key!r} is not readable XML: {exc}") from exc
@@ -232,24 +232,11 @@ class ObjectStore:
                     last_modified_ms=_ms(obj.last_modified),
                 )
 
-    # ---- bucket administration (the local stack and private runs; production sets these up itself)
+    # ---- bucket administration (the local stack and private runs; production sets these up itself;
+    # events need no S3 call: SeaweedFS's filer is configured at start, MinIO with `mc event add`)
     def buckets(self) -> set[str]:
         with _translate():
             return {b.name for b in self.client.list_buckets()}
-
-    def notify(self, bucket: str, topic_arn: str) -> None:
-        """Send the bucket's create and remove events to ``topic_arn`` (SNS on the local stack)."""
-        from minio.notificationconfig import NotificationConfig, TopicConfig
-
-        config = NotificationConfig(
-            topic_config_list=[TopicConfig(topic=topic_arn, events=["s3:ObjectCreated:*", "s3:ObjectRemoved:*"])]
-        )
-        with _translate():
-            self.client.set_bucket_notification(bucket, config)
-
-    def stop_notifications(self, bucket: str) -> None:
-        with _translate():
-            self.client.delete_bucket_notification(bucket)
 
     def delete_bucket(self, bucket: str) -> tuple[str, ...]:
         """Remove every object, then the bucket; returns the keys that could not be removed (logged)."""

@@ -1,10 +1,11 @@
 """The bridge: S3 event notifications over HTTP in, one Kafka message per record out.
 
-Locally (moto's SNS) and with MinIO's ``notify_webhook``, the bucket POSTs events to us; in
-production MinIO can publish to Kafka itself and this bridge is not needed. We answer 2xx only once
-the broker acknowledged every record, so a sender that retries on errors never loses an event; 503
-when Kafka is down, 400 for what can never be published. Each message is keyed ``bucket/key`` so
-that all events of one object land in one partition, in order, as MinIO's own Kafka target keys them.
+AWS S3 (through an SNS HTTP subscription) and MinIO's ``notify_webhook`` POST events to us; MinIO
+and SeaweedFS (the local stack's S3) can publish to Kafka themselves, and then this bridge is not
+needed. We answer 2xx only once the broker acknowledged every record, so a sender that retries on
+errors never loses an event; 503 when Kafka is down, 400 for what can never be published. Each
+message is keyed ``bucket/key`` so that all events of one object land in one partition, in order, as
+MinIO's own Kafka target keys them.
 
 The HTTP contract lives in ``producers.bridge_app`` (FastAPI); this module serves it with uvicorn on
 a thread of its own, so ``serve(settings, stop)`` returns cleanly once ``stop`` is set. uvicorn

@@ -1,8 +1,10 @@
 """Test tiers: ``tests/unit`` needs nothing (``test_unit_tier.py`` checks it); ``tests/model`` loads
 real timm models and ../shared (marker ``model``); ``tests/integration`` gets the real local stack.
 
-The servers (moto S3, Tansu, Milvus Lite) start once per session on free ports; every test gets its
-own bucket, topic, consumer group, collection and bridge, so tests cannot see each other's events.
+The servers (SeaweedFS S3, Tansu, Milvus Lite) start once per session on free ports; every test gets
+its own bucket, topic, consumer group and collection. A SeaweedFS filer publishes every bucket's events
+to one topic, so each pipeline also gets a SeaweedFS of its own (``stack.s3_of_its_own``, about as
+quick to start as the bridge it replaces): tests cannot see each other's events.
 """
 
 from __future__ import annotations
@@ -10,19 +12,21 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import CLI, WEIGHTS, child, free_port, unique, wait_for
+from infra.local.parts import Part
+from tests.helpers import WEIGHTS, free_port, true_end_offsets, unique, wait_for
 
 
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """moto, Tansu and Milvus Lite, started once for the session and always stopped."""
-    from infra import stack
+    """SeaweedFS, Tansu and Milvus Lite, started once for the session and always stopped."""
+    from infra.local import stack
     from lookalike.settings import Settings
 
     state = tmp_path_factory.mktemp("stack")
@@ -35,12 +39,60 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     settings = Settings(_env_file=None, **addresses)  # type: ignore[arg-type]
     try:
         stack.up(settings, dict(os.environ), workers=0, dashboard=False, bridge=False, say=lambda _: None)
+        _SPARES[str(state)] = SpareS3(addresses, state / "spares")
         yield addresses
     finally:
+        spare = _SPARES.pop(str(state), None)
+        if spare is not None:
+            spare.close()
         stack.down(settings, say=lambda _: None)
 
 
-def make_settings(servers: dict[str, str], **overrides: object):  # type: ignore[no-untyped-def]
+class SpareS3:
+    """The next pipeline's SeaweedFS, started while the current test runs.
+
+    A filer's topic is fixed when it starts, and starting one takes about 3 s (its master's Raft
+    start-up, then volume, filer and S3), so each one is started a test ahead, for the scope name the
+    next pipeline then takes: a pipeline waits for nothing but its readiness check."""
+
+    def __init__(self, servers: dict[str, str], root: Path) -> None:
+        self.servers = servers
+        self.root = root
+        self.next: tuple[str, str, Part] | None = None
+
+    def take(self) -> tuple[str, str, Part]:
+        """(scope name, S3 endpoint, started part) for a pipeline; the one after it starts now."""
+        from infra.local import stack
+
+        ready, self.next = self.next or self._start(), None
+        try:
+            self.next = self._start()
+        except BaseException:
+            stack.stop_part(ready[2], grace=0)
+            raise
+        return ready
+
+    def _start(self) -> tuple[str, str, Part]:
+        from infra.local import stack
+
+        name = unique("t")
+        settings, part = stack.s3_of_its_own(make_settings(self.servers, name=name, state_dir=self.root / name))
+        stack.ensure_topics(settings)  # before SeaweedFS publishes its first event
+        stack.start_part(settings, part, {})
+        return name, settings.s3_endpoint, part
+
+    def close(self) -> None:
+        from infra.local import stack
+
+        if self.next is not None:
+            stack.stop_part(self.next[2], grace=0)
+            self.next = None
+
+
+_SPARES: dict[str, SpareS3] = {}  # by the session's state dir (tests/milvus_server starts none)
+
+
+def make_settings(servers: dict[str, str], name: str | None = None, **overrides: object):  # type: ignore[no-untyped-def]
     from lookalike.settings import Settings
 
     base: dict[str, object] = {
@@ -55,7 +107,7 @@ def make_settings(servers: dict[str, str], **overrides: object):  # type: ignore
     base.update(overrides)
     names = {k: base.pop(k) for k in ("bucket", "topic", "dlq_topic", "group", "collection") if k in base}
     # names of the test's own (Settings.scoped), unless the test chose some itself
-    return Settings(_env_file=None, **base).scoped(unique("t"), **names)  # type: ignore[arg-type]
+    return Settings(_env_file=None, **base).scoped(name or unique("t"), **names)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +122,7 @@ def embedder(servers: dict[str, str]):  # type: ignore[no-untyped-def]
 
 @dataclass
 class Pipeline:
-    """One test's slice of the stack: its bucket, topic, group, collection, bridge and workers."""
+    """One test's slice of the stack: its S3 server, bucket, topic, group, collection and workers."""
 
     settings: object
     embedder: object
@@ -123,6 +175,19 @@ class Pipeline:
         self.stops.clear()
         self.threads.clear()
 
+    def settled_ends(self) -> dict[int, int]:
+        """The topic's end offsets once the bucket's creation events have landed (the filer sends
+        them asynchronously): the same on two readings 0.3 s apart. Taken before a test's own events,
+        for ``nothing_committed``'s ``since``."""
+        s = self.settings
+        ends = true_end_offsets(s.kafka_bootstrap, s.topic)  # type: ignore[attr-defined]
+        while True:
+            time.sleep(0.3)
+            again = true_end_offsets(s.kafka_bootstrap, s.topic)  # type: ignore[attr-defined]
+            if again == ends:
+                return ends
+            ends = again
+
     def indexed(self) -> dict[str, str]:
         """id -> etag of everything in the collection."""
         idx = self.index()
@@ -137,23 +202,37 @@ class Pipeline:
 
 
 @contextlib.contextmanager
-def open_pipeline(servers: dict[str, str], embedder: object, tmp_path: Path, **overrides: object) -> Iterator[Pipeline]:
-    """Fresh bucket/topic/group/collection, a bridge subprocess, and room for workers; all torn down."""
-    from infra import stack
+def open_pipeline(
+    servers: dict[str, str], embedder: object, tmp_path: Path, events_topic: str | None = None, **overrides: object
+) -> Iterator[Pipeline]:
+    """Fresh bucket/topic/group/collection, a SeaweedFS of its own, and room for workers; all torn down.
+
+    ``events_topic``: where that SeaweedFS publishes instead of the pipeline's topic, for a test
+    that wants only its own messages on the topic (the S3 API cannot turn a filer's events off)."""
+    from infra.local import stack
     from lookalike.index import VectorIndex
 
-    settings = make_settings(servers, **overrides)
-    stack.bootstrap(settings)
-    env = settings.as_env()
+    spare = _SPARES.get(servers["state_dir"])
+    settings = make_settings(servers, **{"state_dir": tmp_path, **overrides})
+    own_names = settings.topic == f"lookalike.{settings.bucket}" and "s3_endpoint" not in overrides
+    if spare is not None and events_topic is None and own_names:
+        name, endpoint, s3 = spare.take()  # started a test ago, for this name
+        settings = make_settings(servers, name=name, **{"state_dir": tmp_path, "s3_endpoint": endpoint, **overrides})
+    else:  # its own topic, chosen here: started now
+        settings, s3 = stack.s3_of_its_own(settings)
+        s3_settings = settings.model_copy(update={"topic": events_topic or settings.topic})  # its filer's topic
+        stack.ensure_topics(s3_settings)  # before SeaweedFS publishes its first event
+        stack.start_part(s3_settings, s3, {})
     p = Pipeline(settings, embedder, tmp_path)
-    with child([*CLI, "bridge"], env, tmp_path / "bridge.log"):
-        stack.wait_ready(settings, stack.bridge_part(settings), 30)
-        try:
-            yield p
-        finally:
-            p.stop_workers()
-            with contextlib.suppress(Exception):
-                VectorIndex(settings).drop()
+    try:
+        stack.wait_ready(settings, s3, 60)
+        stack.bootstrap(settings)
+        yield p
+    finally:
+        p.stop_workers()
+        with contextlib.suppress(Exception):
+            VectorIndex(settings).drop()
+        stack.stop_part(s3, grace=0)  # throwaway data: nothing to wait for
     assert not p.errors, f"worker thread failed: {p.errors!r}"
 
 

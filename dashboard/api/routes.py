@@ -17,9 +17,9 @@ from starlette.responses import Response
 
 from dashboard.api.auth import token_matches
 from dashboard.api.schemas import Duplicates, Group, ObjectRow, Problem, Result, Results
-from dashboard.api.service import QueryService, Window
+from dashboard.api.service import QueryService
 from lookalike.errors import BadInput
-from lookalike.filters import to_ms
+from lookalike.window import Window
 
 bearer = HTTPBearer(auto_error=False, scheme_name="token", description="LOOKALIKE_API_TOKEN")
 
@@ -57,9 +57,10 @@ Key = Annotated[str, Path(description="object key in the configured bucket, URL-
 
 
 def window(prefix: str, since: datetime | None, until: datetime | None) -> Window:
-    if since is not None and until is not None and to_ms(since) > to_ms(until):
+    limits = Window(prefix, since, until)
+    if limits.problem() is not None:
         raise HTTPException(422, "since: must not be after until")
-    return Window(prefix, since, until)
+    return limits
 
 
 @router.post(

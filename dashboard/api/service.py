@@ -14,26 +14,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
-import numpy as np
+from typing import Any, TypeVar
 
 from dashboard.health import PartHealth
-from dashboard.query import thumbnail_bytes
-from lookalike import filters
 from lookalike.deadletters import DeadLetterLog, describe
 from lookalike.duplicates import DuplicateGroup, find_groups
 from lookalike.embedder import Embedder
 from lookalike.errors import BadInput, LookalikeError, ModelMismatch, Unavailable
-from lookalike.imaging import decode_image
+from lookalike.imaging import decode_image, thumbnail_bytes
 from lookalike.index import VectorIndex
 from lookalike.net import connects
-from lookalike.search import Models, Neighbour
+from lookalike.search import Neighbour, Searcher
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
+from lookalike.window import Window
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class NotFound(LookalikeError):
@@ -46,15 +43,6 @@ class TooLarge(BadInput):
 
 class IndexNotReady(LookalikeError):
     """The collection cannot be searched with this process's model (made by another one)."""
-
-
-@dataclass(frozen=True)
-class Window:
-    """Which rows a search may return: keys under ``prefix``, uploaded within ``[since, until]``."""
-
-    prefix: str = ""
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -77,17 +65,16 @@ class QueryService:
         self.embedder = embedder
         self.store = store or ObjectStore(settings)
         self.milvus_timeout = milvus_timeout
-        self._index: VectorIndex | None = None
-        self._model_cache: Models | None = None
+        self._searcher: Searcher | None = None
         self._lock = threading.Lock()
         self.dead_letters = DeadLetterLog(settings)  # read on the first 404 only
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        """Load the model the index's target records (``Models``), not the configured one, which may
-        be stale after a reindex; the configured one only while there is no index to ask."""
+        """Load the model the index's target records, not the configured one, which may be stale
+        after a reindex; the configured one only while there is no index to ask."""
         try:
-            self.embedder = self._embedder()[0]
+            self.embedder = self._use(lambda searcher: searcher.current()[0], self.embedder)
         except LookalikeError as exc:  # unknown, or cannot load here: searches answer 503 naming it
             log.warning("the index's model is not available for now (%s); loading the configured one", exc)
         self.embedder.load()  # once: a loaded embedder returns at once
@@ -99,62 +86,72 @@ class QueryService:
     def forget_index(self) -> None:
         """Drop the Milvus client after an outage, so the next request connects afresh."""
         with self._lock:
-            index, self._index = self._index, None
-        if index is not None:
-            index.close()
+            searcher, self._searcher = self._searcher, None
+        if searcher is not None:
+            searcher.close()
 
-    def index(self) -> VectorIndex | None:
-        """The opened collection, or ``None`` while it does not exist (nothing indexed yet).
+    def searcher(self) -> Searcher | None:
+        """The searcher over the opened collection, or ``None`` while it does not exist (nothing
+        indexed yet). Raises ``Unavailable`` (Milvus down; the next call tries again) or ``IndexNotReady``.
 
-        Raises ``Unavailable`` (Milvus down; the next call tries again) or ``IndexNotReady``.
+        Its model is resolved per query (``Searcher.current``), not here: rows and duplicates stay
+        readable while the index's model cannot be loaded in this process.
         """
         with self._lock:
-            if self._index is not None:
-                return self._index
+            if self._searcher is not None:
+                return self._searcher
             index = VectorIndex(self.settings, timeout=self.milvus_timeout)
             try:
                 if not index.exists():
                     index.close()
                     return None
-                index.follow()  # the alias's target, whatever model it holds (``Models`` embeds for it)
-            except ModelMismatch as exc:
-                index.close()
-                raise IndexNotReady(str(exc)) from exc
             except BaseException:
                 index.close()
                 raise
-            self._index = index
-            return index
+            try:  # the searcher owns the index from here, and closes it if it fails
+                self._searcher = Searcher(self.settings, self.embedder, index=index, load=False)
+            except ModelMismatch as exc:
+                raise IndexNotReady(str(exc)) from exc
+            return self._searcher
+
+    def index(self) -> VectorIndex | None:
+        searcher = self.searcher()
+        return searcher.index if searcher is not None else None
 
     # ---------------------------------------------------------------- queries
     def object_id(self, key: str) -> str:
         return f"{self.settings.bucket}/{key}"
+
+    def window(self, window: Window) -> Window:
+        """The request's window, inside the configured bucket: the only one whose keys the API names."""
+        return Window(window.prefix, window.since, window.until, bucket=self.settings.bucket)
 
     def search_image(self, data: bytes, k: int, window: Window) -> Found:
         """Neighbours of an uploaded image, best first. Raises ``TooLarge`` or ``BadImage``."""
         if len(data) > self.settings.max_object_bytes:
             raise TooLarge(f"the image is {len(data)} bytes, over the limit of {self.settings.max_object_bytes}")
         start = time.perf_counter()
-        embedder, collection = self._embedder()
-        image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=embedder.decode_size)
-        vector = embedder.embed([image])
-        neighbours = self._search(vector, k, window, collection=collection)
+        limits = self.window(window)
+        neighbours = self._use(lambda s: s.search_bytes(data, k, limits).neighbours, None)
+        if neighbours is None:  # nothing indexed: still refuse what is not a usable image
+            image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=self.embedder.decode_size)
+            self.embedder.embed([image])
+            neighbours = []
         return Found(neighbours, (time.perf_counter() - start) * 1000)
 
     def similar(self, key: str, k: int, window: Window) -> Found:
         """More like an indexed object, by its stored vector, leaving the object itself out."""
         start = time.perf_counter()
-        oid = self.object_id(key)
-        rows = self._read(lambda index: index.get([oid], with_vectors=True))
-        if not rows:
+        limits = self.window(window)
+        neighbours = self._use(lambda s: s.similar(self.object_id(key), k, limits), None)
+        if neighbours is None:
             raise self.not_indexed(key)
-        vector = np.asarray([rows[0]["vector"]], dtype=np.float32)
-        neighbours = self._search(vector, k, window, exclude=oid)
         return Found(neighbours, (time.perf_counter() - start) * 1000)
 
     def row(self, key: str) -> dict[str, Any]:
         """The indexed row of ``key`` (without its vector)."""
-        rows = self._read(lambda index: index.get([self.object_id(key)]))
+        none: list[dict[str, Any]] = []
+        rows = self._use(lambda s: s.index.get([self.object_id(key)]), none)
         if not rows:
             raise self.not_indexed(key)
         return dict(rows[0])
@@ -169,12 +166,8 @@ class QueryService:
         self, threshold: float, prefix: str, limit: int, cursor: str | None
     ) -> tuple[list[DuplicateGroup], str | None]:
         """One page of near-duplicate groups (``lookalike.duplicates.find_groups``); ValueError for a bad cursor."""
-        try:
-            index = self.index()
-            return find_groups(index, threshold, prefix, limit, cursor) if index is not None else ([], None)
-        except Unavailable:
-            self.forget_index()
-            raise
+        nothing: tuple[list[DuplicateGroup], str | None] = ([], None)
+        return self._use(lambda s: find_groups(s.index, threshold, prefix, limit, cursor), nothing)
 
     def thumbnail(self, key: str, px: int) -> bytes:
         """A JPEG that fits in ``px`` x ``px``. Raises ``NotFound``, ``BadImage`` or ``ObjectTooLarge``."""
@@ -183,45 +176,12 @@ class QueryService:
             raise NotFound(f"{key!r} is not in the bucket")
         return thumbnail_bytes(got[1], px, self.settings.max_image_pixels)
 
-    def _embedder(self) -> tuple[Embedder, str | None]:
-        """The model of the collection the alias points at now (after a reindex swap: the new one)."""
+    def _use(self, call: Callable[[Searcher], T], empty: T) -> T:
+        """``call`` with the searcher; ``empty`` while the collection does not exist. After an outage
+        the client is dropped, so a Milvus that comes back is reconnected to on the next request."""
         try:
-            index = self.index()
-            if index is None:
-                return self.embedder, None
-            collection, tag = index.follow()
-            return self._models(index).get(collection, tag), collection
-        except Unavailable:
-            self.forget_index()
-            raise
-
-    def _models(self, index: VectorIndex) -> Models:
-        if self._model_cache is None or self._model_cache.index is not index:
-            self._model_cache = Models(self.settings, index, self.embedder)
-        return self._model_cache
-
-    def _search(
-        self, vector: np.ndarray, k: int, window: Window, exclude: str | None = None, collection: str | None = None
-    ) -> list[Neighbour]:
-        expr = filters.all_of(
-            [
-                filters.key_prefix(self.settings.bucket, window.prefix),
-                filters.uploaded_between(window.since, window.until),
-                filters.not_id(exclude) if exclude else "",
-            ]
-        )
-        level = self.settings.search_consistency
-        hits = self._read(
-            lambda index: index.search(vector, k, filter=expr, collection=collection, consistency=level)[0]
-        )
-        return [Neighbour.from_hit(h) for h in hits]
-
-    def _read(self, call: Callable[[VectorIndex], list[Any]]) -> list[Any]:
-        """``call`` on the open collection; nothing while it does not exist. After an outage the
-        client is dropped, so a Milvus that comes back is reconnected to on the next request."""
-        try:
-            index = self.index()
-            return call(index) if index is not None else []
+            searcher = self.searcher()
+            return call(searcher) if searcher is not None else empty
         except Unavailable:
             self.forget_index()
             raise

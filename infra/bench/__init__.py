@@ -6,5 +6,6 @@ one-at-a-time loop; (f) ``memory``: the workers' peak RSS. ``stats`` is the pure
 the table; ``options``, ``images`` and ``photos`` (12 MP copies) are the inputs; ``cli`` is what the
 subcommand runs (its arguments are in ``infra.commands.bench``). ``scale`` is ``--scale N``, with
 ``server_probe`` for the Milvus process. Probes run on their own: ``runtime`` (model-only speed per
-runtime), ``backfill_memory`` (a backfill's peak RSS) and ``peak_rss`` (the child it measures).
+runtime), ``backfill_memory`` (a backfill's peak RSS), ``peak_rss`` (the child it measures) and
+``api_memory`` (the query API's peak RSS while it serves searches).
 """

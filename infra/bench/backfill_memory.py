@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from infra.stack import private_stack
+from infra.local.stack import private_stack
 from lookalike.embedder import TimmEmbedder
 from lookalike.index import VectorIndex
 from lookalike.rows import IndexRow, ModelTag
@@ -56,8 +56,7 @@ def key(i: int) -> str:
 def fill(settings: Settings, n: int, image_every: int, tag: ModelTag) -> None:
     """N objects (a JPEG every ``image_every``-th), every fourth indexed stale, N/10 orphan vectors."""
     store = ObjectStore(settings)
-    store.ensure_bucket(settings.bucket)
-    store.stop_notifications(settings.bucket)
+    store.ensure_bucket(settings.bucket)  # its events reach the private topic, which no worker reads
 
     def put(i: int) -> None:
         if image_every and i % image_every == 0:

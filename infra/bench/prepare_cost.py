@@ -38,6 +38,7 @@ def one(mode: str, width: int, height: int) -> dict[str, object]:
     from lookalike.embedder import TimmEmbedder
     from lookalike.imaging import BadImage, decode_image
     from lookalike.settings import Settings
+
     emb = TimmEmbedder(Settings())  # the model and weights of the environment (LOOKALIKE_WEIGHTS offline)
     emb.load()
     emb.embed([Image.new("RGB", (500, 375), (90, 120, 30))])  # warm: first-call allocations are not the image's
@@ -51,7 +52,7 @@ def one(mode: str, width: int, height: int) -> dict[str, object]:
     try:
         image = decode_image(data, min_side=emb.decode_size)
         if mode == "before":
-            emb.embed_prepared([emb._transform.transform(image)])
+            emb.embed_prepared([emb.transform.transform(image).numpy()])
         else:
             emb.embed([image])
     except BadImage as exc:

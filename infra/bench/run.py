@@ -22,12 +22,13 @@ from infra.bench.freshness import Freshness, measure_freshness
 from infra.bench.images import BenchImage, image_files, spread
 from infra.bench.ingest import IngestResult, measure_ingest
 from infra.bench.memory import cpu_note
+from infra.bench.milvus_calls import freshness_figures, milvus_calls
 from infra.bench.options import BenchOptions, conformance_notes
 from infra.bench.photos import default_cache, photo_images
 from infra.bench.query import flush, model_single_ms, query_ms
 from infra.bench.seed import seed_way
 from infra.bench.stats import StageTotals, rate, stage_delta, stage_report, stage_totals, summarise, targets
-from infra.bench.workers import BenchError, Workers, bench_stack, server_pids, upload_all
+from infra.bench.workers import BenchError, Workers, bench_stack, server_pids, startup_parts, upload_all
 from lookalike.embedder import Embedder, TimmEmbedder
 from lookalike.settings import Settings
 
@@ -52,9 +53,7 @@ def run_bench(settings: Settings, env: Mapping[str, str], opts: BenchOptions, sa
     }
     embedder = TimmEmbedder(settings)
     embedder.load()
-    import torch
-
-    report["torch_threads"] = torch.get_num_threads()
+    report["model_threads"] = settings.threads or os.cpu_count()
     report["runtime"] = getattr(embedder, "runtime", "torch")
     photos = phase_photos(report, files, opts, say) if opts.photos else []
     floor_ips = phase_floor(report, settings, embedder, images, opts.batch_sizes, opts, say)
@@ -177,6 +176,8 @@ def phase_live(
         report[f"{prefix}stages_freshness"] = _stages_since(
             workers, before, fresh.upload_s, fresh.uploaded, opts.workers
         )
+        calls = (milvus_calls(workers.metrics()), milvus_calls(ingest.stages_text))  # after, before (c)
+        report.update(freshness_figures(report[f"{prefix}stages_freshness"], *calls, prefix=prefix))
         rss = workers.peak_rss_mb()
         report[f"{prefix}worker_rss_mb"] = [round(m, 1) for m in rss]
         report[f"{prefix}worker_peak_rss_mb"] = round(max(rss), 1) if rss else None
@@ -205,6 +206,8 @@ def _ingest_into(
             f"{prefix}ingest_ratio": round(ingest_ips / floor_ips, 3) if floor_ips else None,
             f"{prefix}ingest_s": round(ingest.ingest_s, 2),
             f"{prefix}worker_load_s": round(ingest.load_s, 2),
+            f"{prefix}worker_ready_s": round(ingest.load_s, 2),  # issue 20's name: spawn -> model and partitions
+            f"{prefix}worker_ready_parts_s": startup_parts(ingest.stages_text),
             f"{prefix}ingest_first_batch_s": round(ingest.first_batch_s, 2),
             f"{prefix}ingest_ips_from_spawn": round(rate(ingest.images, ingest.ingest_s + ingest.load_s), 2),
             f"{prefix}worker_cpu_ms_per_image": worker_ms,

@@ -1,6 +1,6 @@
 """Model-only speed of each runtime: ms per image at a few batch sizes, torch vs ONNX Runtime.
 
-Only the forward pass (preprocessed tensors in, features out), so decode, towhee and I/O do not blur
+Only the forward pass (preprocessed arrays in, features out), so decode, towhee and I/O do not blur
 it. Each figure is the median of ``--repeats`` timed passes after warm-up; the medians resist the
 other processes on a shared machine better than means do. Also prints the runtimes' largest cosine
 distance on the batch, the figure ``auto`` decides by.
@@ -16,6 +16,8 @@ import statistics
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lookalike.embedder import TimmEmbedder
 from lookalike.imaging import IMAGE_SUFFIXES, decode_image
@@ -56,13 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     images = [embedders["torch"].prepare(decode_image(p.read_bytes())) for p in paths]
     out: dict[str, Any] = {"model": embedders["torch"].model_name, "threads": torch.get_num_threads()}
     for b in sizes:
-        batch = torch.stack(images[:b])
+        batch = np.stack(images[:b])
         for runtime, emb in embedders.items():
             out[f"{runtime}_ms_per_image_b{b}"] = round(time_forward(emb.runner, batch, args.repeats), 2)
-    full = torch.stack(images)
-    out["cosine_distance"] = cosine_distance(
-        embedders["onnx"].runner(full).numpy(), embedders["torch"].runner(full).numpy()
-    )
+    full = np.stack(images)
+    out["cosine_distance"] = cosine_distance(embedders["onnx"].runner(full), embedders["torch"].runner(full))
     print(json.dumps(out) if args.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
     return 0
 

@@ -160,7 +160,7 @@ def measure_search(
 def live_panel_ms(settings: Settings, index: VectorIndex) -> float:
     """One ``dashboard.live.snapshot`` of this collection, as a dashboard tab refreshes it."""
     from dashboard.live import KafkaWatch, snapshot
-    from infra.stack import missing_parts
+    from infra.local.stack import missing_parts
 
     down = {"kafka"} if "kafka" in missing_parts(settings) else set()
     watches: list[KafkaWatch] = []
@@ -181,7 +181,7 @@ def live_panel_ms(settings: Settings, index: VectorIndex) -> float:
 @contextlib.contextmanager
 def scale_target(settings: Settings, env: Mapping[str, str], say: Say) -> Iterator[Settings]:
     """The configured stack when its Milvus answers, else a private one: scoped names either way."""
-    from infra.stack import missing_parts, private_stack
+    from infra.local.stack import missing_parts, private_stack
 
     scoped = settings.scoped(f"scale-{secrets.token_hex(3)}")
     if "milvus" not in missing_parts(settings):

@@ -1,9 +1,9 @@
 """The bench's private stack and worker processes, and the upload that fills the topic before (b).
 
-Everything runs on a private stack (``infra.stack.private_stack`` with a bridge, names scoped to
-``bench``) so the bench never touches the user's bucket or index. Workers are real worker processes
-(``infra.stack.start_workers``); the bench reads their ``/metrics`` for readiness and per-stage
-timings and their ``/proc`` status for peak memory.
+Everything runs on a private stack (``infra.local.stack.private_stack``: SeaweedFS publishing straight
+to Kafka, names scoped to ``bench``) so the bench never touches the user's bucket or index. Workers
+are real worker processes (``infra.local.stack.start_workers``); the bench reads their ``/metrics``
+for readiness and per-stage timings and their ``/proc`` status for peak memory.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from infra import stack
 from infra.bench.images import BenchImage
 from infra.bench.memory import peak_rss_mb
 from infra.bench.stats import parse_samples
+from infra.local import stack
 from lookalike.bus import group_offsets
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
@@ -33,13 +33,13 @@ class BenchError(LookalikeError):
 
 @contextlib.contextmanager
 def bench_stack(settings: Settings, env: Mapping[str, str], say: Say) -> Iterator[Settings]:
-    """moto, Tansu, Milvus Lite and a bridge on free ports in a temporary state dir; all stopped after."""
-    with stack.private_stack(settings.scoped("bench"), env, say=say, bridge=True) as s:
+    """SeaweedFS, Tansu and Milvus Lite on free ports in a temporary state dir; all stopped after."""
+    with stack.private_stack(settings.scoped("bench"), env, say=say) as s:
         yield s
 
 
 def server_pids(settings: Settings) -> dict[str, list[int]]:
-    """The private stack's recorded server pids by part (s3, kafka, milvus, bridge), for CPU accounting."""
+    """The private stack's recorded server pids by part (s3: ``weed`` itself, kafka, milvus), for CPU accounting."""
     return {
         name: [part.pid]
         for name, part in stack.load_state(settings).items()
@@ -106,8 +106,25 @@ class Workers:
         self.parts.clear()
 
 
+STARTUP_METRIC = "lookalike_worker_startup_seconds"
+
+
+def startup_parts(texts: Sequence[str]) -> dict[str, float] | None:
+    """The start-up steps (imports, model, connect, join: ``consumers.runner``) of the worker that got
+    ready first, i.e. with the shortest total, in seconds; None when no worker reports them."""
+    per_worker = []
+    for text in texts:
+        steps = {labels["step"]: v for name, labels, v in parse_samples(text) if name == STARTUP_METRIC}
+        if steps:
+            per_worker.append(steps)
+    if not per_worker:
+        return None
+    return {k: round(v, 2) for k, v in min(per_worker, key=lambda steps: sum(steps.values())).items()}
+
+
 def upload_all(settings: Settings, images: Sequence[BenchImage], concurrency: int = 8) -> float:
-    """PUT every image (each PUT returns once its event is in Kafka); returns the seconds taken.
+    """PUT every image; returns the seconds taken (SeaweedFS's filer sends each event to Kafka
+    asynchronously, within milliseconds of the PUT's answer).
 
     Raises ``BenchError`` when the topic then holds no events: the notification path is broken and
     waiting for the index would be pointless.

@@ -26,8 +26,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             dataset, TimmEmbedder(settings), max_pixels=settings.max_image_pixels, batch_size=settings.batch_size
         )
     else:
-        from infra import stack
         from infra.evaluation.pipeline import run_pipeline
+        from infra.local import stack
 
         env = dict(os.environ)
         mode = args.stack

@@ -1,14 +1,14 @@
 """The pipeline half of ``lookalike eval``: index a dataset through the real stack, query it, clean up.
 
 The eval never touches the user's index. It scopes its own bucket, topics, consumer group and
-collection (``Settings.scoped("eval-<random>")``), bootstraps them like ``stack up`` does (bucket ->
-SNS -> HTTP notification), and runs its own bridge and worker processes (``infra.stack``'s
-``bridge_part`` and ``start_workers``) with those settings. It times from the first upload until
-every image is searchable (or dead-lettered), then queries each test image through ``Searcher``,
-the code path of ``lookalike search``. Unless asked to keep them, it stops its processes and
-deletes its collection, topics, notification, objects and bucket afterwards.
+collection (``Settings.scoped("eval-<random>")``), and runs its own SeaweedFS (whose filer publishes
+to the eval's topic: ``infra.local.stack.s3_of_its_own``; its data lives in the eval's temporary
+directory) and worker processes (``start_workers``) with those settings. It times from the first
+upload until every image is searchable (or dead-lettered), then queries each test image through
+``Searcher``, the code path of ``lookalike search``. Unless asked to keep them, it stops its
+processes and deletes its collection, topics and temporary directory (objects included) afterwards.
 
-When the configured stack does not answer, ``infra.stack.private_stack`` starts a throwaway one on
+When the configured stack does not answer, ``infra.local.stack.private_stack`` starts a throwaway one on
 free ports in a temporary state directory, so that ``lookalike eval --dataset DIR`` works anywhere.
 """
 
@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from infra import stack
 from infra.evaluation.dataset import Dataset, EvalError, K, Report, judge, make_report
 from infra.evaluation.measures import Ranked
+from infra.local import stack
 from lookalike.embedder import Embedder, TimmEmbedder
 from lookalike.imaging import BadImage
 from lookalike.settings import Settings
@@ -36,13 +36,11 @@ Say = Callable[[str], None]
 
 def eval_settings(settings: Settings, run_id: str, state_dir: Path) -> Settings:
     """The configured stack's addresses and model, with names of the eval's own."""
-    return settings.scoped(
-        f"eval-{run_id}", bridge_host="127.0.0.1", bridge_port=stack.free_port(), metrics_port=0, state_dir=state_dir
-    )
+    return settings.scoped(f"eval-{run_id}", metrics_port=0, state_dir=state_dir)
 
 
 class EvalRun:
-    """One eval's bucket, topics, collection, bridge and workers; ``close`` removes them all."""
+    """One eval's S3 server and bucket, topics, collection and workers; ``close`` removes them all."""
 
     def __init__(self, settings: Settings, env: Mapping[str, str], workers: int = 1, say: Say = print) -> None:
         self.run_id = uuid.uuid4().hex[:8]
@@ -55,18 +53,22 @@ class EvalRun:
 
     # ---- set-up
     def start(self, timeout: float = 300.0) -> None:
-        """Bootstrap the eval's names, start its bridge and workers, wait until all are ready."""
+        """Start its SeaweedFS, bootstrap the eval's names, start its workers, wait until all are ready."""
+        from lookalike.bus import ensure_topics
+
+        self.settings, s3 = stack.s3_of_its_own(self.settings)
         s = self.settings
+        ensure_topics(s)  # before SeaweedFS publishes its first event
+        stack.start_part(s, s3, self.env)
+        self.parts.append(s3)  # recorded at once, so that close() stops whatever did start
+        stack.wait_ready(s, s3, 60)
         stack.bootstrap(s)
-        bridge = stack.bridge_part(s)
-        stack.start_part(s, bridge, self.env)
-        self.parts.append(bridge)  # recorded at once, so that close() stops whatever did start
         self.parts += stack.start_workers(s, self.env, self.n_workers)
-        for part in self.parts:
-            stack.wait_ready(s, part, timeout if part.name != "bridge" else 60)
+        for part in self.parts[1:]:
+            stack.wait_ready(s, part, timeout)
         self.say(
-            f"eval run {self.run_id}: bucket '{s.bucket}', topic '{s.topic}', collection '{s.collection}', "
-            f"bridge + {self.n_workers} worker(s) ready (logs in {self.tmp / 'logs'})"
+            f"eval run {self.run_id}: bucket '{s.bucket}' on {s.s3_endpoint}, topic '{s.topic}', collection "
+            f"'{s.collection}', {self.n_workers} worker(s) ready (logs in {self.tmp / 'logs'})"
         )
 
     # ---- ingest
@@ -147,7 +149,7 @@ class EvalRun:
     # ---- tear-down
     def close(self, keep: bool = False) -> None:
         """Stop the eval's processes and, unless ``keep``, delete everything it created."""
-        for part in reversed(self.parts):  # workers one at a time, then the bridge
+        for part in reversed(self.parts):  # workers one at a time, then S3
             stack.stop_part(part)
         self.parts.clear()
         s = self.settings
@@ -157,16 +159,12 @@ class EvalRun:
                 f"collection '{s.collection}', logs in {self.tmp}"
             )
             return
-        for what, step in (
-            ("collection", self._drop_collection),
-            ("bucket", self._delete_bucket),
-            ("topics", self._delete_topics),
-        ):
+        for what, step in (("collection", self._drop_collection), ("topics", self._delete_topics)):
             try:
                 step()
             except Exception as exc:  # one failed clean-up step must not skip the others
                 log.warning("eval clean-up: could not delete the %s: %s", what, exc)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)  # the eval's SeaweedFS data (its bucket) with it
 
     def _drop_collection(self) -> None:
         from lookalike.index import VectorIndex
@@ -176,9 +174,6 @@ class EvalRun:
             index.drop()
         finally:
             index.close()
-
-    def _delete_bucket(self) -> None:
-        stack.unbootstrap(self.settings)
 
     def _delete_topics(self) -> None:
         from kafka import KafkaAdminClient

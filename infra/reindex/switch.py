@@ -14,7 +14,7 @@ import logging
 import os
 from typing import Any
 
-from infra.parts import Part, StackError, alive, load_state, save_state, start_part, stop_part, wait_ready
+from infra.local.parts import Part, StackError, alive, load_state, save_state, start_part, stop_part, wait_ready
 from lookalike.errors import LookalikeError, ModelMismatch
 from lookalike.index import VectorIndex
 from lookalike.migration import read_migration

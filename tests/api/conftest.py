@@ -2,8 +2,8 @@
 
 The sample is the dashboard tests' (``tests/dashboard/sample.py``: a few classes, keys
 ``<class>/<file>``, one junk object dead-lettered) plus a copy under a key with spaces, unicode and
-nested folders. The app gets the session's model instead of loading its own; everything else (moto,
-Tansu, Milvus Lite, the bridge, a worker) is real.
+nested folders. The app gets the session's model instead of loading its own; everything else
+(SeaweedFS, Tansu, Milvus Lite, a worker) is real.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Indexed:
 
 @pytest.fixture(scope="package")
 def indexed(servers: dict[str, str], embedder: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Indexed]:
-    """Bucket, topic, group, collection, bridge and one worker, with the sample and the odd key indexed."""
+    """S3 server, bucket, topic, group, collection and one worker, with the sample and the odd key indexed."""
     tmp: Path = tmp_path_factory.mktemp("api")
     with open_pipeline(servers, embedder, tmp, api_token=TOKEN) as p:
         sample = index_sample(p, classes=CLASSES, per_class=PER_CLASS)

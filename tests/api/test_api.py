@@ -1,4 +1,4 @@
-"""The query API against the real local stack (moto, Tansu, Milvus Lite, bridge, worker), through httpx.
+"""The query API against the real local stack (SeaweedFS, Tansu, Milvus Lite, worker), through httpx.
 
 Every route, the token, k's limits, the prefix and upload-time filters (they must actually filter),
 "similar" leaving the object out, the 404s, bad input as one-line 4xx, and the operations routes.

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from infra import cli
-from infra.objects_cli import object_state
+from infra.commands.objects import object_state
 from lookalike.deadletters import DeadLetterLog, find_dead_letter
 from tests.api.conftest import Indexed
 from tests.api.test_api import any_key, one_line_problem, path_of

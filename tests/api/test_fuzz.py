@@ -11,7 +11,7 @@ images of every mode and format, so the happy paths run too, not only the 404s. 
 the app at an S3 and a Milvus that are down: then 503 naming the part is the only 5xx allowed.
 
 The app runs in-process (schemathesis's ASGI transport) on the package's sample index
-(``tests/api/conftest``): moto, Tansu, Milvus Lite, a bridge and a worker, all real.
+(``tests/api/conftest``): SeaweedFS, Tansu, Milvus Lite and a worker, all real.
 
 Bounded and repeatable: the seed is fixed, hypothesis's example database is off, and each operation
 gets ``LOOKALIKE_FUZZ_EXAMPLES`` cases per mode (default 25: under a minute on two cores). A longer

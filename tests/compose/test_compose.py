@@ -1,6 +1,6 @@
 """The production compose file, checked structurally (there is no Docker engine on these machines).
 
-It is read with ``infra/.env.example`` as the user's ``infra/.env`` (what ``cp`` gives them), and its
+It is read with ``infra/deploy/.env.example`` as the user's ``infra/deploy/.env`` (what ``cp`` gives them), and its
 values are compared with what the app itself would use: ``lookalike.settings.Settings`` built from
 the same file. A topic name, bucket or partition count that differs between MinIO, the init job
 and the workers would lose events silently; these tests make it a failure instead.
@@ -20,46 +20,21 @@ import pytest
 from lookalike.settings import Settings
 from tests.compose.compose import (
     APP,
-    APP_SECRETS,
     COMPOSE,
+    DEPLOY,
     ENV_EXAMPLE,
     GPU_COMPOSE,
     GUARD,
-    INFRA,
     INIT,
     LONG_RUNNING,
     ONE_SHOT,
-    SECRETS,
-    BadInterpolation,
-    MissingVariable,
     env_map,
-    interpolate,
     load,
     raw,
     read_env_file,
-    required_variables,
     shell_script,
 )
 from tests.helpers import PYTHON, REPO, free_port
-
-# settings that only the local stack uses (bridge, state dir) or that the compose file sets per service
-LOCAL_ONLY = {
-    "bridge_host",
-    "bridge_port",
-    "bridge_token",
-    "bridge_max_body",
-    "bridge_subscribe_hosts",
-    "bridge_max_inflight",
-    "bridge_max_connections",
-    "bridge_idle_timeout",
-    "bridge_read_timeout",
-    "state_dir",
-    "metrics_port",
-}
-PER_SERVICE = {"dashboard_port", "api_host", "api_port"}  # command-line flags of their service
-# compose-only variables with the LOOKALIKE_ prefix (not Settings): the image, the models folder, host binding
-COMPOSE_ONLY = {"LOOKALIKE_IMAGE", "LOOKALIKE_MODELS_DIR", "LOOKALIKE_PUBLISH_ADDRESS"}
-ADDRESSES = {"s3_endpoint", "kafka_bootstrap", "milvus_uri"}  # container names in compose, 127.0.0.1 locally
 
 
 def notify_targets(minio_env: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -109,7 +84,7 @@ def test_dependencies_wait_for_health_or_completion(services: dict[str, Any]) ->
             assert cond == {"condition": want}, f"{name} -> {dep}: {cond}"
     # the app starts only once the topic, bucket, notification rule and Milvus are there
     for name in APP:
-        assert set(services[name]["depends_on"]) == {GUARD, "init-kafka", "init-minio", "milvus"}
+        assert set(services[name]["depends_on"]) == {GUARD, "init-kafka", "init-minio", "milvus", "init-model"}
     assert "init-kafka" in services["init-minio"]["depends_on"], "the rule must not publish to a missing topic"
     assert set(services["milvus"]["depends_on"]) == {"milvus-etcd", "milvus-minio"}
 
@@ -223,12 +198,12 @@ def test_workers_scale_out(services: dict[str, Any]) -> None:
     assert "container_name" not in worker and "ports" not in worker, "--scale worker=N needs both absent"
     assert worker["command"][0] == "worker"
     assert worker["build"] == {
-        "context": "..",
-        "dockerfile": "infra/Dockerfile",
+        "context": "../..",
+        "dockerfile": "infra/deploy/Dockerfile",
         "args": worker["build"]["args"],
     }
     assert (COMPOSE.parent / worker["build"]["context"] / worker["build"]["dockerfile"]).resolve() == (
-        INFRA / "Dockerfile"
+        DEPLOY / "Dockerfile"
     )
     for name, svc in services.items():
         assert "container_name" not in svc, f"{name}: container_name forbids two projects on one host"
@@ -243,78 +218,6 @@ def test_dashboard_listens_on_all_interfaces_of_its_container(services: dict[str
     assert port in " ".join(dash["healthcheck"]["test"])
 
 
-def test_app_containers_get_exactly_the_lookalike_settings(services: dict[str, Any], env: dict[str, str]) -> None:
-    every_app_secret = set().union(*APP_SECRETS.values())
-    shared = {k for k in env if k.startswith("LOOKALIKE_")} - COMPOSE_ONLY - every_app_secret
-    for name in APP:
-        got = env_map(services[name])
-        wanted = shared | APP_SECRETS[name]
-        assert set(got) == wanted, f"{name}: missing {wanted - set(got)}, extra {set(got) - wanted}"
-        for secret in ("MINIO_ROOT_PASSWORD", "MILVUS_MINIO_SECRET_KEY"):
-            assert env[secret] not in got.values(), f"{name} must not see {secret}"
-
-
-def test_env_example_holds_every_production_setting(env: dict[str, str], settings: Settings) -> None:
-    fields = set(Settings.model_fields)
-    named = {k.removeprefix("LOOKALIKE_").lower() for k in env if k.startswith("LOOKALIKE_")}
-    compose_only = {k.removeprefix("LOOKALIKE_").lower() for k in COMPOSE_ONLY}
-    not_settings = named - fields - compose_only
-    assert not not_settings, f"LOOKALIKE_* names that Settings does not know (typos?): {not_settings}"
-    missing = fields - named - LOCAL_ONLY - PER_SERVICE
-    assert not missing, f"settings missing from infra/.env.example: {sorted(missing)}"
-    assert settings.weights is None and settings.pretrained, "the example downloads weights (LOOKALIKE_WEIGHTS empty)"
-
-
-def test_compose_fallbacks_match_the_settings_defaults() -> None:
-    """Without infra/.env values (secrets aside) the stack runs the app's defaults, not other ones."""
-    only_secrets = {k: v for k, v in read_env_file(ENV_EXAMPLE).items() if k in required_variables()}
-    app = env_map(load(only_secrets)["services"]["worker"])
-    defaults = Settings(_env_file=None)
-    for key, value in app.items():
-        field = key.removeprefix("LOOKALIKE_").lower()
-        if field in ADDRESSES or key in only_secrets:
-            continue
-        default = getattr(defaults, field)
-        if hasattr(default, "get_secret_value"):
-            default = default.get_secret_value()
-        default = defaults.dead_letter_topic if field == "dlq_topic" else default
-        default = defaults.change_feed_topic if field == "feed_topic" else default
-        if isinstance(default, bool):
-            default = str(default).lower()
-        if isinstance(default, list):
-            default = ",".join(default)
-        if field == "model_cache":  # the containers' cache volume, not the user's home
-            default = "/cache/lookalike"
-        assert value == ("" if default is None else str(default)), f"{key}: compose {value!r} vs Settings {default!r}"
-
-
-def test_secrets_are_required_and_in_the_env_example(env: dict[str, str]) -> None:
-    required = required_variables()
-    assert {*SECRETS, "MINIO_ROOT_USER", "LOOKALIKE_S3_ACCESS_KEY", "KAFKA_CLUSTER_ID"} <= required
-    assert required <= set(env), f"required but not in .env.example: {required - set(env)}"
-    with pytest.raises(MissingVariable, match=r"MINIO_ROOT_USER|LOOKALIKE_S3|MILVUS_MINIO|KAFKA_CLUSTER_ID"):
-        load({})
-    for secret in SECRETS:
-        assert "change-me" in env[secret], f"{secret} should be an obvious placeholder"
-        assert len(env[secret]) >= 8, "MinIO refuses secrets shorter than 8 characters"
-
-
-def test_every_variable_the_compose_file_uses_is_documented(env: dict[str, str]) -> None:
-    text = COMPOSE.read_text() + GPU_COMPOSE.read_text()
-    # ${VAR} and $VAR (a shell variable written with one $ would be compose's, and empty)
-    used = set(re.findall(r"(?<!\$)\$\{?([A-Za-z_][A-Za-z0-9_]*)", text))
-    gpu_only = {v for v in used if v.startswith("GPU_") or v == "LOOKALIKE_GPU_IMAGE"}
-    assert used - gpu_only <= set(env), f"not in .env.example: {sorted(used - gpu_only - set(env))}"
-    load(env, GPU_COMPOSE)  # parses and interpolates too
-
-
-def test_interpolation_rejects_a_stray_dollar() -> None:
-    with pytest.raises(BadInterpolation):
-        interpolate("echo $(date)", {})
-    assert interpolate("$$k ${A:-x} ${B-y} $C", {"B": "", "C": "c"}) == "$k x  c"
-
-
-# ---------------------------------------------------------------- scripts and health checks really run
 @pytest.mark.parametrize("name", INIT)
 def test_init_scripts_are_valid_shell(services: dict[str, Any], name: str, tmp_path: Path) -> None:
     script = tmp_path / f"{name}.sh"
@@ -348,5 +251,19 @@ def test_gpu_override_reserves_gpus_for_workers_only() -> None:
     assert set(gpu) == {"worker"}
     devices = gpu["worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
-    assert gpu["worker"]["build"]["dockerfile"] == "infra/Dockerfile"
+    assert gpu["worker"]["build"]["dockerfile"] == "infra/deploy/Dockerfile"
     assert "cuda" in gpu["worker"]["build"]["args"]["BASE_IMAGE"]
+    assert gpu["worker"]["build"]["args"]["EXTRAS"] == "model"  # torch runs the GPU; the serving image has none
+
+
+def test_the_app_serves_the_export_that_init_model_makes(services: dict[str, Any]) -> None:
+    """The app image has no torch (issue 20): init-model, in the model image, exports the configured
+    model into the cache volume the app containers read, and every app container waits for it."""
+    init = services["init-model"]
+    assert init["command"] == ["model", "export"]
+    assert init["build"]["args"]["EXTRAS"] == "model" and "EXTRAS" not in services["worker"]["build"]["args"]
+    assert init["image"] != services["worker"]["image"]
+    assert env_map(init) == env_map(services["worker"])  # the same model, weights and cache
+    cache = [v for v in init["volumes"] if str(v).endswith(":/cache")]
+    for name in APP:
+        assert cache[0] in services[name]["volumes"], name

@@ -14,9 +14,9 @@ import pytest
 from tests.compose.compose import (
     APP,
     COMPOSE,
+    DEPLOY,
     GUARD,
     GUARD_SCRIPT,
-    INFRA,
     SECRETS,
     MissingVariable,
     env_map,
@@ -89,8 +89,8 @@ def test_api_service_serves_the_query_api_with_a_health_check(services: dict[str
     check = api["healthcheck"]
     assert check["test"][:3] == ["CMD", "python", "-c"] and f"127.0.0.1:{port}/healthz" in check["test"][3]
     assert check.get("interval") and check.get("retries") and check.get("start_period")
-    assert api["build"]["dockerfile"] == "infra/Dockerfile" and api["image"] == services["worker"]["image"]
-    assert "8090" in (INFRA / "Dockerfile").read_text().split("EXPOSE", 1)[1].splitlines()[0]
+    assert api["build"]["dockerfile"] == "infra/deploy/Dockerfile" and api["image"] == services["worker"]["image"]
+    assert "8090" in (DEPLOY / "Dockerfile").read_text().split("EXPOSE", 1)[1].splitlines()[0]
 
 
 def test_api_health_check_fails_while_healthz_says_degraded(services: dict[str, Any]) -> None:

@@ -1,14 +1,15 @@
-"""infra/Dockerfile and .dockerignore, checked statically: CPU by default, the pinned torch pair, no secrets."""
+"""infra/deploy/Dockerfile and .dockerignore, checked statically: CPU and no torch by default, the pinned torch
+pair in the model variant, no secrets."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
 
-from tests.compose.compose import INFRA
+from tests.compose.compose import DEPLOY, INFRA
 from tests.helpers import REPO
 
-DOCKERFILE = INFRA / "Dockerfile"
+DOCKERFILE = DEPLOY / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 
 
@@ -48,8 +49,18 @@ def test_cpu_by_default_with_the_pinned_torch_pair() -> None:
         assert args[arg] == pinned.group(1), f"Dockerfile {arg} differs from infra/install.sh"
         assert f"{name}=={pinned.group(1)}\n" in constraints
     text = DOCKERFILE.read_text()
-    assert "pip install -c infra/constraints.txt ." in text
+    assert 'pip install -c infra/constraints.txt ".${EXTRAS:+[${EXTRAS}]}"' in text
     assert "cuda" in text.lower(), "the GPU variant is documented in the Dockerfile"
+
+
+def test_the_default_image_serves_without_torch() -> None:
+    """Workers and the API run the ONNX export (issue 20): torch comes only with EXTRAS=model, and the
+    build checks that the serving image cannot import it."""
+    assert arg_defaults()["EXTRAS"] == '""'
+    runs = [rest for word, rest in instructions() if word == "RUN"]
+    (torch_install,) = [r for r in runs if '"torch==${TORCH_VERSION}"' in r]
+    assert torch_install.startswith('if [ "${EXTRAS}" = "model" ]; then')
+    assert any('! python -c "import torch"' in r for r in runs), "the serving build proves torch is absent"
 
 
 def test_copies_every_package_and_runs_unprivileged() -> None:
@@ -76,7 +87,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
         hit = any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path, p.removeprefix("**/")) for p in excluded)
         return hit and not any(fnmatch.fnmatch(path, p[1:]) for p in patterns if p.startswith("!"))
 
-    for path in (".env", "infra/.env", ".venv", ".git", ".lookalike", "tests"):
+    for path in (".env", "infra/deploy/.env", ".venv", ".git", ".lookalike", "tests"):
         assert ignored(path), f"{path} would be sent to the Docker daemon"
-    for path in ("lookalike", "infra/Dockerfile", "infra/constraints.txt", "pyproject.toml", "README.md"):
+    for path in ("lookalike", "infra/deploy/Dockerfile", "infra/constraints.txt", "pyproject.toml", "README.md"):
         assert not ignored(path), f"{path} is needed by the build"

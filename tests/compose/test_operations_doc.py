@@ -18,8 +18,8 @@ def section() -> str:
 def test_the_section_covers_bring_up_scale_and_operations() -> None:
     doc = section()
     for needle in (
-        "cp infra/.env.example infra/.env",
-        "docker compose -f infra/docker-compose.yml up -d --build",
+        "cp infra/deploy/.env.example infra/deploy/.env",
+        "docker compose -f infra/deploy/docker-compose.yml up -d --build",
         "--scale worker=",
         "kafka-consumer-groups.sh",
         "backfill",
@@ -44,4 +44,4 @@ def test_services_and_variables_it_names_exist() -> None:
     assert not unknown, f"docs/operations.md names services the compose file lacks: {sorted(unknown)}"
     env = read_env_file(ENV_EXAMPLE)
     for var in set(re.findall(r"`((?:LOOKALIKE|MINIO|MILVUS|KAFKA|WORKER)_[A-Z0-9_]+)", doc)):
-        assert var in env or var.endswith("_"), f"docs/operations.md names {var}, which infra/.env.example lacks"
+        assert var in env or var.endswith("_"), f"docs/operations.md names {var}, which infra/deploy/.env.example lacks"

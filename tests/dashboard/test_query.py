@@ -10,7 +10,7 @@ from PIL import Image
 from dashboard import query
 from dashboard.query import QuerySource
 from lookalike.errors import ModelMismatch, Unavailable
-from lookalike.imaging import BadImage
+from lookalike.imaging import BadImage, thumbnail_bytes
 from lookalike.search import Searcher
 from tests.dashboard.sample import png_claiming
 from tests.helpers import dataset_images
@@ -85,8 +85,8 @@ def test_object_sources_exclude_themselves_uploads_do_not() -> None:
 
 def test_thumbnails_are_small_jpegs_square_for_the_grid() -> None:
     data = dataset_images(1)[0].read_bytes()
-    fitted = Image.open(io.BytesIO(query.thumbnail_bytes(data, 128)))
-    square = Image.open(io.BytesIO(query.thumbnail_bytes(data, 128, square=True)))
+    fitted = Image.open(io.BytesIO(thumbnail_bytes(data, 128)))
+    square = Image.open(io.BytesIO(thumbnail_bytes(data, 128, square=True)))
     assert fitted.format == square.format == "JPEG"
     assert max(fitted.size) == 128 and min(fitted.size) < 128
     assert square.size == (128, 128)
@@ -139,19 +139,21 @@ def test_search_from_a_bucket_object_and_thumbnails_from_s3(indexed) -> None:  #
 def test_window_filter_is_a_key_range_and_whole_utc_days() -> None:
     from datetime import date, datetime, timezone
 
-    from dashboard.query import SearchWindow
+    from lookalike.window import Window
 
-    assert SearchWindow().expression("images") == "" and not SearchWindow().active
-    w = SearchWindow("a/", date(2026, 3, 1), date(2026, 3, 2))
+    assert Window.days().expression() == "" and not Window.days().active
+    w = Window.days("a/", date(2026, 3, 1), date(2026, 3, 2), bucket="images")
     start = int(datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp() * 1000)
     end = int(datetime(2026, 3, 3, tzinfo=timezone.utc).timestamp() * 1000) - 1
-    assert w.expression("images") == (
+    assert w.expression() == (
         f'(id >= "images/a/" && id < "images/a0") && (event_time >= {start} && event_time <= {end})'
     )
-    assert SearchWindow(until=date(2026, 3, 2)).expression("b") == f"(event_time <= {end})"
+    assert Window.days(until=date(2026, 3, 2)).expression() == f"(event_time <= {end})"
+    assert Window(bucket="b").expression() == '(id >= "b/" && id < "b0")' and not Window(bucket="b").active
+    assert w.expression("images/a/x") == w.expression() + ' && (id != "images/a/x")'
     assert w.active and w.problem() is None
     assert w.describe() == "Only keys under `a/` · uploaded 2026-03-01 to 2026-03-02 (UTC)"
-    backwards = SearchWindow(since=date(2026, 3, 2), until=date(2026, 3, 1))
+    backwards = Window.days(since=date(2026, 3, 2), until=date(2026, 3, 1))
     assert backwards.problem() == "The upload date range is empty: 2026-03-02 is after 2026-03-01."
 
 
@@ -159,7 +161,7 @@ def test_window_filter_is_a_key_range_and_whole_utc_days() -> None:
 def test_window_is_applied_in_milvus_and_still_returns_k(indexed) -> None:  # type: ignore[no-untyped-def]
     from datetime import datetime, timedelta, timezone
 
-    from dashboard.query import SearchWindow
+    from lookalike.window import Window
 
     pipeline, sample = indexed
     s = pipeline.settings
@@ -168,30 +170,32 @@ def test_window_is_applied_in_milvus_and_still_returns_k(indexed) -> None:  # ty
     searcher = Searcher(s, embedder=pipeline.embedder)
     try:
 
-        def search(window: SearchWindow, k: int = 4) -> list[str]:
+        def search(window: Window, k: int = 4) -> list[str]:
             out = query.run_query(
                 lambda: searcher,
                 QuerySource.upload("q", "id"),
                 lambda: data,
                 k,
                 10**8,
-                filter=window.expression(s.bucket),
+                window=window,
             )
             assert out.ok, out.error
             return [n.key for n in out.result.neighbours]  # type: ignore[union-attr]
 
         everything = searcher.search_bytes(data, k=50).neighbours
-        ambulances = search(SearchWindow("ambulance/"))
+        ambulances = search(Window.days("ambulance/", bucket=s.bucket))
         assert len(ambulances) == 4 and all(k.startswith("ambulance/") for k in ambulances)
-        assert search(SearchWindow("ambulance/"), k=50) == [n.key for n in everything if n.key.startswith("ambulance/")]
-        assert search(SearchWindow("no-such-prefix/"), k=5) == []
+        assert search(Window.days("ambulance/", bucket=s.bucket), k=50) == [
+            n.key for n in everything if n.key.startswith("ambulance/")
+        ]
+        assert search(Window.days("no-such-prefix/", bucket=s.bucket), k=5) == []
         # upload days of the sample (UTC), from the rows themselves: no dependence on the clock
         days = sorted({datetime.fromtimestamp(n.event_time / 1000, tz=timezone.utc).date() for n in everything})
         first, last = days[0], days[-1]
-        assert search(SearchWindow(since=first, until=last), k=50) == [n.key for n in everything]
-        assert search(SearchWindow(since=last + timedelta(days=1))) == []
-        assert search(SearchWindow(until=first - timedelta(days=1))) == []
-        bananas = search(SearchWindow("banana/", since=first), k=50)
+        assert search(Window.days(since=first, until=last), k=50) == [n.key for n in everything]
+        assert search(Window.days(since=last + timedelta(days=1))) == []
+        assert search(Window.days(until=first - timedelta(days=1))) == []
+        bananas = search(Window.days("banana/", since=first, bucket=s.bucket), k=50)
         assert bananas[0] == key and bananas == [n.key for n in everything if n.key.startswith("banana/")]
     finally:
         searcher.close()

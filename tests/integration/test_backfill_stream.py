@@ -1,4 +1,4 @@
-"""Streaming backfill on real moto and Milvus Lite: memory that does not grow with the bucket, the
+"""Streaming backfill on real SeaweedFS and Milvus Lite: memory that does not grow with the bucket, the
 server-side prefix, and resuming from the checkpoint a crashed run leaves."""
 
 from __future__ import annotations

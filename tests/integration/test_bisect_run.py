@@ -62,20 +62,16 @@ def test_a_model_failure_of_one_image_is_bisected_out_of_its_batch(servers, embe
         model = RefusesOneImage(embedder)
         p.embedder = model
         store = p.store
-        store.stop_notifications(s.bucket)  # type: ignore[attr-defined]  # the backlog lands first
-        for i in range(12):
+        for i in range(12):  # the backlog lands first, with no worker running
             store.put_bytes(s.bucket, f"before/{i:02d}.jpg", _jpeg(40_000 + i), "image/jpeg")  # type: ignore[attr-defined]
         store.put_bytes(s.bucket, "poison.png", _poison(), "image/png")  # type: ignore[attr-defined]
         for i in range(12):
             store.put_bytes(s.bucket, f"after/{i:02d}.jpg", _jpeg(50_000 + i), "image/jpeg")  # type: ignore[attr-defined]
-        from infra import stack
-
-        stack.bootstrap(s)  # type: ignore[arg-type]  # notifications back: replay the bucket through backfill
         from consumers.backfill import backfill
 
-        p.start_worker()
         report = backfill(s, model, progress=False)  # type: ignore[arg-type]
         assert report.failed == 1 and report.added == 24, report
+        p.start_worker()  # its backlog's events find those indexed (and the poisoned one refused again)
         poison_id = f"{s.bucket}/poison.png"
         dead = wait_for(lambda: [d for d in _dead_letters(p) if d["key"] == poison_id], 60, what="its dead letter")
         assert "injected" in dead[0]["reason"], dead

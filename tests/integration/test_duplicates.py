@@ -1,4 +1,4 @@
-"""Near-duplicates on the real local stack (moto, Tansu, Milvus Lite, bridge, a worker, the real model).
+"""Near-duplicates on the real local stack (SeaweedFS, Tansu, Milvus Lite, a worker, the real model).
 
 An edited copy of an indexed image is marked ``duplicate_of`` its original in the same write; a
 distinct image of the same class is not; deleting the original clears the mark. The API's

@@ -8,9 +8,11 @@ import contextlib
 import json
 import os
 import signal
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +34,29 @@ pytestmark = pytest.mark.integration
 N = 500
 
 
+@dataclass
+class Run:
+    """The pipeline under fault and its worker processes (each in its own group, stopped however
+    the test ends, by the ExitStack)."""
+
+    p: Any
+    procs: contextlib.ExitStack
+    tmp_path: Path
+    spawned: int = 0
+
+    def spawn(self, group: str | None = None) -> Any:
+        self.spawned += 1
+        extra = {"LOOKALIKE_GROUP": group} if group else {}
+        log = self.tmp_path / f"worker{self.spawned}.log"
+        return self.procs.enter_context(child([*CLI, "worker"], {**self.p.settings.as_env(), **extra}, log))
+
+    def count(self) -> int:
+        try:
+            return len(self.p.indexed())
+        except Exception:  # Milvus is down on purpose for part of the run
+            return 0
+
+
 def test_fault_run(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
     with (
         PrivateMilvus(tmp_path) as milvus,
@@ -40,78 +65,22 @@ def test_fault_run(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
         ) as p,
         contextlib.ExitStack() as procs,
     ):
-        s = p.settings
-        env = s.as_env()
-        spawned = 0
-
-        def spawn(group: str | None = None):  # type: ignore[no-untyped-def]
-            nonlocal spawned
-            spawned += 1
-            extra = {"LOOKALIKE_GROUP": group} if group else {}
-            return procs.enter_context(child([*CLI, "worker"], {**env, **extra}, tmp_path / f"worker{spawned}.log"))
-
-        def count() -> int:
-            try:
-                return len(p.indexed())
-            except Exception:  # Milvus is down on purpose for part of the run
-                return 0
-
-        workers = [spawn(), spawn()]
-        images = dataset_images(N)
-        store = p.store
-        upload_done = threading.Event()
-        upload_errors: list[BaseException] = []
-
-        def upload() -> None:
-            try:
-                with ThreadPoolExecutor(4) as pool:
-                    list(
-                        pool.map(
-                            lambda i: store.put_file(s.bucket, f"run/{i:03d}.jpg", images[i], "image/jpeg"), range(N)
-                        )
-                    )
-                    for key, make in {**zoo.VALID, **zoo.INVALID}.items():
-                        store.put_bytes(s.bucket, key, make(), "image/jpeg")
-                    # overwrites with other images, and deletes, while the backlog is still being worked off
-                    list(
-                        pool.map(
-                            lambda i: store.put_file(s.bucket, f"run/{i:03d}.jpg", images[N - 1 - i], "image/jpeg"),
-                            range(25),
-                        )
-                    )
-                    list(pool.map(lambda i: remove_object(store, s.bucket, f"run/{i:03d}.jpg"), range(25, 50)))
-            except BaseException as exc:
-                upload_errors.append(exc)
-            finally:
-                upload_done.set()
-
-        uploader = threading.Thread(target=upload, daemon=True)
-        uploader.start()
-
-        # three SIGKILLs mid-ingest, each worker replaced at once; the next kill waits until the group has
-        # settled (replacement ready, progress made) so that each fault is a separate event
-        for k, fraction in enumerate((0.1, 0.25, 0.4)):
-            wait_for(lambda f=fraction: count() >= f * N, 300, what=f"{fraction:.0%} indexed")
-            victim = workers[k % 2]
-            os.killpg(victim.pid, signal.SIGKILL)
-            victim.wait(10)
-            workers[k % 2] = spawn()
-            log = tmp_path / f"worker{spawned}.log"
-            wait_for(lambda log=log: "worker ready" in log.read_text(), 120, what="replacement worker ready")
-            time.sleep(s.session_timeout_ms / 1000 + 2)
-
+        run, s = Run(p, procs, tmp_path), p.settings
+        workers = [run.spawn(), run.spawn()]
+        uploaded = _upload(p, dataset_images(N))
+        _three_kills(run, workers)
         # Milvus away for 10 s mid-ingest
-        wait_for(lambda: count() >= 0.55 * N, 300, what="55% indexed")
+        wait_for(lambda: run.count() >= 0.55 * N, 300, what="55% indexed")
         milvus.stop()
         time.sleep(10)
         milvus.start()
 
-        uploader.join(300)
-        assert upload_done.is_set() and not upload_errors, upload_errors
+        errors = uploaded.result(timeout=300)
+        assert not errors, errors
         bad = {f"{s.bucket}/{k}" for k in zoo.INVALID}
         expected = {k: e for k, e in p.bucket_state().items() if k not in bad}
         assert len(expected) == N - 25 + len(zoo.VALID)
-        wait_for(lambda: count() == len(expected) and p.indexed() == expected, 400, what="index == bucket")
+        wait_for(lambda: run.count() == len(expected) and p.indexed() == expected, 400, what="index == bucket")
         wait_committed(s.kafka_bootstrap, s.group, s.topic, 120)
         for w in workers:
             os.killpg(w.pid, signal.SIGTERM)
@@ -119,19 +88,60 @@ def test_fault_run(servers, embedder, tmp_path):  # type: ignore[no-untyped-def]
 
         # replay the whole topic from offset 0 with a new consumer group: nothing changes
         replay_group = f"{s.group}-replay"
-        spawn(replay_group)
+        run.spawn(replay_group)
         wait_committed(s.kafka_bootstrap, replay_group, s.topic, 300)
-        indexed = p.indexed()
-        assert indexed == expected
+        assert p.indexed() == expected
         idx = p.index()
-        rows = list(idx.iter_rows(("id",)))
-        assert idx.count() == len(rows) == len({r["id"] for r in rows}) == len(expected)  # no duplicate keys
-        idx.close()
+        try:
+            rows = list(idx.iter_rows(("id",)))
+            assert idx.count() == len(rows) == len({r["id"] for r in rows}) == len(expected)  # no duplicate keys
+        finally:
+            idx.close()
+        _check_dead_letters(s, bad)
 
-        letters = {}
-        for _, value in topic_messages(s.kafka_bootstrap, s.dead_letter_topic, timeout_s=10):
-            doc = json.loads(value)
-            letters.setdefault(doc["key"], doc)
-        assert bad <= set(letters), f"missing dead letters: {bad - set(letters)}"
-        assert all(letters[k]["reason"] for k in bad)
-        assert set(letters) <= bad, f"good objects dead-lettered: {set(letters) - bad}"
+
+def _upload(p: Any, images: list[Path]) -> Future[list[BaseException]]:
+    """In the background: N images, the zoo, then overwrites and deletes while the backlog is worked off."""
+    s, store = p.settings, p.store
+
+    def upload() -> list[BaseException]:
+        try:
+            with ThreadPoolExecutor(4) as pool:
+                list(
+                    pool.map(lambda i: store.put_file(s.bucket, f"run/{i:03d}.jpg", images[i], "image/jpeg"), range(N))
+                )
+                for key, make in {**zoo.VALID, **zoo.INVALID}.items():
+                    store.put_bytes(s.bucket, key, make(), "image/jpeg")
+                overwrite = lambda i: store.put_file(s.bucket, f"run/{i:03d}.jpg", images[N - 1 - i], "image/jpeg")  # noqa: E731
+                list(pool.map(overwrite, range(25)))
+                list(pool.map(lambda i: remove_object(store, s.bucket, f"run/{i:03d}.jpg"), range(25, 50)))
+        except BaseException as exc:
+            return [exc]
+        return []
+
+    return ThreadPoolExecutor(1, thread_name_prefix="uploader").submit(upload)
+
+
+def _three_kills(run: Run, workers: list[Any]) -> None:
+    """Three SIGKILLs mid-ingest, each worker replaced at once; the next kill waits until the group
+    has settled (replacement ready, progress made) so that each fault is a separate event."""
+    for k, fraction in enumerate((0.1, 0.25, 0.4)):
+        wait_for(lambda f=fraction: run.count() >= f * N, 300, what=f"{fraction:.0%} indexed")
+        victim = workers[k % 2]
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        workers[k % 2] = run.spawn()
+        log = run.tmp_path / f"worker{run.spawned}.log"
+        wait_for(lambda log=log: "worker ready" in log.read_text(), 120, what="replacement worker ready")
+        time.sleep(run.p.settings.session_timeout_ms / 1000 + 2)
+
+
+def _check_dead_letters(s: Any, bad: set[str]) -> None:
+    """Every bad object is in the dead-letter topic with a reason, and nothing else is."""
+    letters = {}
+    for _, value in topic_messages(s.kafka_bootstrap, s.dead_letter_topic, timeout_s=10):
+        doc = json.loads(value)
+        letters.setdefault(doc["key"], doc)
+    assert bad <= set(letters), f"missing dead letters: {bad - set(letters)}"
+    assert all(letters[k]["reason"] for k in bad)
+    assert set(letters) <= bad, f"good objects dead-lettered: {set(letters) - bad}"

@@ -16,7 +16,7 @@ from kafka import KafkaProducer
 
 from consumers.backfill import backfill
 from consumers.metrics import EVENTS
-from infra import stack
+from infra.local import stack
 from lookalike.events import ObjectEvent
 from tests import zoo
 from tests.conftest import open_pipeline
@@ -50,6 +50,7 @@ def test_failure_means_no_commit(servers, embedder, tmp_path):  # type: ignore[n
     with PrivateMilvus(tmp_path) as milvus, open_pipeline(servers, embedder, tmp_path, milvus_uri=milvus.uri) as p:
         s = p.settings
         polled: list[int] = []
+        since = p.settled_ends()  # the bucket's creation events, which the worker may commit
         p.start_worker(on_batch=lambda batch: polled.append(len(batch)))
         milvus.stop()
         images = dataset_images(5)
@@ -57,7 +58,7 @@ def test_failure_means_no_commit(servers, embedder, tmp_path):  # type: ignore[n
             p.store.put_file(s.bucket, f"k{i}.jpg", img, "image/jpeg")
         wait_for(lambda: sum(polled) >= 1, 60, what="worker polled the events")
         time.sleep(3)  # several retries happen meanwhile
-        assert nothing_committed(s.kafka_bootstrap, s.group, s.topic), "committed during the outage"
+        assert nothing_committed(s.kafka_bootstrap, s.group, s.topic, since), "committed during the outage"
         milvus.start()
         wait_for(lambda: len(p.indexed()) == 5, 90, what="catch-up after the outage")
         wait_committed(s.kafka_bootstrap, s.group, s.topic, 30)
@@ -130,7 +131,7 @@ def test_stale_repeated_and_orphan_events_do_not_change_the_index(pipeline):  # 
 
 
 def test_backfill_reconciles_bucket_and_index(pipeline):  # type: ignore[no-untyped-def]
-    """Objects put while notifications were off get indexed; vectors of removed objects go; etags decide."""
+    """Objects put while no worker ran get indexed; vectors of removed objects go; etags decide."""
     s = pipeline.settings
     store = pipeline.store
     imgs = dataset_images(6)
@@ -140,7 +141,7 @@ def test_backfill_reconciles_bucket_and_index(pipeline):  # type: ignore[no-unty
     wait_for(lambda: len(pipeline.indexed()) == 3, 60, what="live objects")
     pipeline.stop_workers()
 
-    store.stop_notifications(s.bucket)  # notifications off
+    # no worker runs from here on: what follows reaches the topic but only backfill acts on it
     for i in range(3, 6):
         store.put_file(s.bucket, f"quiet/{i}.jpg", imgs[i], "image/jpeg")
     store.put_bytes(s.bucket, "quiet/broken.jpg", b"nope", "image/jpeg")
@@ -166,6 +167,7 @@ def test_sigterm_finishes_the_batch_commits_and_leaves(servers, embedder, tmp_pa
         env = s.as_env()
         images = dataset_images(40)
         log = tmp_path / "worker.log"
+        since = p.settled_ends()
         with child([*CLI, "worker"], env, log) as proc:
             for i, img in enumerate(images):
                 p.store.put_file(s.bucket, f"t/{i:02d}.jpg", img, "image/jpeg")
@@ -174,7 +176,7 @@ def test_sigterm_finishes_the_batch_commits_and_leaves(servers, embedder, tmp_pa
             assert proc.wait(30) == 0
         text = log.read_text()
         assert "received SIGTERM" in text and "worker stopped" in text
-        assert not nothing_committed(s.kafka_bootstrap, s.group, s.topic), "SIGTERM must commit what was written"
+        assert not nothing_committed(s.kafka_bootstrap, s.group, s.topic, since), "SIGTERM must commit what was written"
         with child([*CLI, "worker"], env, tmp_path / "worker2.log"):
             wait_for(lambda: len(p.indexed()) == 40, 180, what="the rest after restart")
             wait_committed(s.kafka_bootstrap, s.group, s.topic, 60)
@@ -235,14 +237,15 @@ def test_s3_outage_pauses_and_catches_up(servers, embedder, tmp_path):  # type: 
     from lookalike.store import ObjectStore
     from tests.helpers import TcpProxy
 
-    real = urlparse(servers["s3_endpoint"])
-    proxy = TcpProxy(real.hostname or "127.0.0.1", real.port or 0)
-    proxy.up()
-    try:
-        with open_pipeline(servers, embedder, tmp_path, s3_endpoint=f"http://127.0.0.1:{proxy.port}") as p:
-            s = p.settings
-            direct = ObjectStore(s.model_copy(update={"s3_endpoint": servers["s3_endpoint"]}))
+    with open_pipeline(servers, embedder, tmp_path) as p:
+        direct = ObjectStore(p.settings)
+        real = urlparse(p.settings.s3_endpoint)
+        proxy = TcpProxy(real.hostname or "127.0.0.1", real.port or 0)
+        proxy.up()
+        try:
+            p.settings = s = p.settings.model_copy(update={"s3_endpoint": f"http://127.0.0.1:{proxy.port}"})
             polled: list[int] = []
+            since = p.settled_ends()
             p.start_worker(on_batch=lambda batch: polled.append(len(batch)))
             proxy.down()
             for i, img in enumerate(dataset_images(4)):
@@ -250,9 +253,9 @@ def test_s3_outage_pauses_and_catches_up(servers, embedder, tmp_path):  # type: 
             wait_for(lambda: sum(polled) >= 1, 60, what="worker polled the events")
             time.sleep(3)
             assert p.indexed() == {}
-            assert nothing_committed(s.kafka_bootstrap, s.group, s.topic), "committed during the outage"
+            assert nothing_committed(s.kafka_bootstrap, s.group, s.topic, since), "committed during the outage"
             proxy.up()
             wait_for(lambda: len(p.indexed()) == 4, 120, what="catch-up after the S3 outage")
             wait_committed(s.kafka_bootstrap, s.group, s.topic, 60)
-    finally:
-        proxy.down()
+        finally:
+            proxy.down()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from infra import stack
+from infra.local.status import index_report
 from infra.reindex import build, switch
 from lookalike.errors import ModelMismatch
 from lookalike.index import VectorIndex
@@ -107,19 +107,44 @@ def stage(servers: dict[str, str], embedder: Any, tmp_path: Path) -> Iterator[An
 
 def test_reindex_swaps_models_live_and_rolls_back(stage: Any, tmp_path: Path) -> None:
     s = stage.settings
-    store = stage.store
     images = dataset_images(N_IMAGES + 8)
     live, _ = _worker(s, stage.embedder)
     for i, path in enumerate(images[:N_IMAGES]):
-        store.put_file(s.bucket, f"img/{i:03d}.jpg", path, "image/jpeg")
+        stage.store.put_file(s.bucket, f"img/{i:03d}.jpg", path, "image/jpeg")
     wait_for(lambda: len(_rows(s, f"{s.collection}__v1")) == N_IMAGES, 180, interval=1, what="first version indexed")
     assert _target(s) == f"{s.collection}__v1"
     query = images[7].read_bytes()
     searcher = Searcher(s, embedder=stage.embedder)
-    before = searcher.search_bytes(query, k=5)
-    assert before.model == "mobilenetv2_100" and before.neighbours[0].key == "img/007.jpg"
+    try:
+        before = searcher.search_bytes(query, k=5)
+        assert before.model == "mobilenetv2_100" and before.neighbours[0].key == "img/007.jpg"
+        _crash_mid_build(s, tmp_path)
+        summary, answers = _rerun_while_searching(stage, searcher, query, images)
 
-    # a crash mid-build: the target exists with part of the bucket, the alias has not moved
+        assert summary.resumed and summary.collection == f"{s.collection}__v2" and summary.model == NEW_MODEL
+        assert _target(s) == f"{s.collection}__v2"
+        # every answer came from exactly one model: its collection is the version of that model
+        pairs = {(c, m) for c, m, _ in answers}
+        assert pairs <= {(f"{s.collection}__v1", "mobilenetv2_100"), (f"{s.collection}__v2", NEW_MODEL)}, pairs
+        assert all(key == "img/007.jpg" for c, _, key in answers if c.endswith("__v1"))
+        # the new version equals the bucket: keys and etags, no duplicates
+        bucket = stage.bucket_state()
+        rows = _rows(s, f"{s.collection}__v2")
+        assert len(rows) == len({i for i, _ in rows}) and dict(rows) == bucket
+        assert summary.vectors == len(bucket) == N_IMAGES + 8 - 3
+        after = searcher.search_bytes(images[N_IMAGES + 2].read_bytes(), k=5)
+        assert after.model == NEW_MODEL and after.neighbours[0].key == "new/2.jpg"
+        assert after.neighbours[0].score == pytest.approx(1.0, abs=1e-3)
+
+        _old_worker_refuses_new_one_takes_over(stage, live, images[20])
+        _rollback_and_drop(s, searcher, query, before.neighbours[0].score)
+    finally:
+        searcher.close()
+        live.join()
+
+
+def _crash_mid_build(s: Any, tmp_path: Path) -> None:
+    """A crash mid-build: the target exists with part of the bucket, the alias has not moved."""
     cmd = [*CLI, "reindex", "--model", NEW_MODEL, "--no-pretrained", "--json"]
     with child(cmd, s.as_env(), tmp_path / "reindex-1.log") as proc:
         progress = wait_for(lambda: (read_migration(s) or {}).get("done"), 180, interval=0.1, what="build progress")
@@ -130,7 +155,13 @@ def test_reindex_swaps_models_live_and_rolls_back(stage: Any, tmp_path: Path) ->
     assert _target(s) == f"{s.collection}__v1"
     assert read_migration(s) is None  # the dead builder's progress file is not reported
 
-    # the rerun, with searches looping and objects changing during the build
+
+def _rerun_while_searching(
+    stage: Any, searcher: Searcher, query: bytes, images: list[Path]
+) -> tuple[Any, list[tuple[str, str, str]]]:
+    """The rerun, with searches looping and objects changing during the build; its summary and
+    every answer's (collection, model, top key)."""
+    s, store = stage.settings, stage.store
     answers: list[tuple[str, str, str]] = []
 
     def search_loop(stop: threading.Event) -> None:
@@ -144,7 +175,7 @@ def test_reindex_swaps_models_live_and_rolls_back(stage: Any, tmp_path: Path) ->
     rerun.start()
     migration = wait_for(lambda: read_migration(s), 180, interval=0.1, what="the rerun's build")
     assert migration["target"] == f"{s.collection}__v2" and migration["model"] == NEW_MODEL
-    report = stack.status(s)["index"]  # what `lookalike stack status --json` prints under "index"
+    report = index_report(s)  # what `lookalike stack status --json` prints under "index" while Milvus is up
     assert (report["alias"], report["collection"]) == (s.collection, f"{s.collection}__v1")
     assert report["model"]["model"] == "mobilenetv2_100" and report["vectors"] >= N_IMAGES
     assert report["migration"]["target"] == f"{s.collection}__v2"
@@ -159,30 +190,18 @@ def test_reindex_swaps_models_live_and_rolls_back(stage: Any, tmp_path: Path) ->
     assert not rerun.errors, rerun.errors
     searching.join()
     assert not searching.errors, searching.errors
+    return result["summary"], answers
 
-    summary = result["summary"]
-    assert summary.resumed and summary.collection == f"{s.collection}__v2" and summary.model == NEW_MODEL
-    assert _target(s) == f"{s.collection}__v2"
-    # every answer came from exactly one model: its collection is the version of that model
-    pairs = {(c, m) for c, m, _ in answers}
-    assert pairs <= {(f"{s.collection}__v1", "mobilenetv2_100"), (f"{s.collection}__v2", NEW_MODEL)}, pairs
-    assert all(key == "img/007.jpg" for c, _, key in answers if c.endswith("__v1"))
-    # the new version equals the bucket: keys and etags, no duplicates
-    bucket = stage.bucket_state()
-    rows = _rows(s, f"{s.collection}__v2")
-    assert len(rows) == len({i for i, _ in rows}) and dict(rows) == bucket
-    assert summary.vectors == len(bucket) == N_IMAGES + 8 - 3
-    after = searcher.search_bytes(images[N_IMAGES + 2].read_bytes(), k=5)
-    assert after.model == NEW_MODEL and after.neighbours[0].key == "new/2.jpg"
-    assert after.neighbours[0].score == pytest.approx(1.0, abs=1e-3)
 
-    # the old-model worker refuses to write into the new version; a new-model one takes over
-    store.put_file(s.bucket, "late.jpg", images[20], "image/jpeg")
+def _old_worker_refuses_new_one_takes_over(stage: Any, live: Thread, image: Path) -> None:
+    """The old-model worker refuses to write into the new version; a new-model one takes over."""
+    from lookalike.embedder import TimmEmbedder
+
+    s = stage.settings
+    stage.store.put_file(s.bucket, "late.jpg", image, "image/jpeg")
     wait_for(lambda: live.errors, 60, what="the old worker's refusal")
     assert isinstance(live.errors[0], ModelMismatch), live.errors
     assert f"{s.bucket}/late.jpg" not in dict(_rows(s, f"{s.collection}__v1"))
-    from lookalike.embedder import TimmEmbedder
-
     new_settings = build.new_settings(s, NEW_MODEL, None, False)
     fresh, _ = _worker(new_settings, TimmEmbedder(new_settings))
     try:
@@ -191,15 +210,19 @@ def test_reindex_swaps_models_live_and_rolls_back(stage: Any, tmp_path: Path) ->
         fresh.join()
     assert not fresh.errors, fresh.errors
 
-    # rollback restores the old answers; drop-previous removes the version not served
+
+def _rollback_and_drop(s: Any, searcher: Searcher, query: bytes, score_before: float) -> None:
+    """Rollback restores the old answers; drop-previous removes the version not served."""
     back = switch.rollback(s)
     assert back["collection"] == f"{s.collection}__v1" and back["was"] == f"{s.collection}__v2"
     again = searcher.search_bytes(query, k=5)
     assert again.model == "mobilenetv2_100" and again.collection == f"{s.collection}__v1"
     assert again.neighbours[0].key == "img/007.jpg"
-    assert again.neighbours[0].score == pytest.approx(before.neighbours[0].score, abs=1e-4)
+    assert again.neighbours[0].score == pytest.approx(score_before, abs=1e-4)
     dropped = switch.drop_previous(s)
     assert dropped["dropped"] == [f"{s.collection}__v2"]
-    assert f"{s.collection}__v2" not in VectorIndex(s).collections()
-    searcher.close()
-    live.join()
+    index = VectorIndex(s)
+    try:
+        assert f"{s.collection}__v2" not in index.collections()
+    finally:
+        index.close()

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from infra import cli, stack
-from infra.parts import Part, alive, load_state, log_tail, probe, save_state
+from infra import cli
+from infra.local import stack
+from infra.local.parts import Part, alive, load_state, log_tail, probe, save_state
 from infra.reindex import switch
 from lookalike.embedder import TimmEmbedder, file_tag
 from lookalike.index import VectorIndex
@@ -120,18 +121,22 @@ def _ingests(live: LiveStack, key: str, image: Path) -> None:
 
 @pytest.fixture(scope="module")
 def live(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    """Bridge and worker-1 recorded in a state dir of the module's own; everything stopped after."""
+    """SeaweedFS and worker-1 recorded in a state dir of the module's own; everything stopped after."""
+    from lookalike.bus import ensure_topics
+
     tmp = tmp_path_factory.mktemp("reindex-weights")
     s = make_settings(servers, model=SEED_MODEL, weights=None, pretrained=False, runtime="torch", state_dir=tmp)
+    s, s3 = stack.s3_of_its_own(s)  # its filer publishes to this module's topic
     live = LiveStack(s, tmp, _checkpoint(tmp / f"{SMALL}-seed1.pth"), dataset_images(N_IMAGES + 8))
-    parts = [stack.bridge_part(s), stack.worker_part(1, free_port())]
+    parts = [s3, stack.worker_part(1, free_port())]
     try:
-        stack.bootstrap(s)
+        ensure_topics(s)  # before SeaweedFS publishes its first event
         for part in parts:
             stack.start_part(s, part, live.base_env())
             save_state(s, {p.name: p for p in parts if p.pid})
         for part in parts:
             stack.wait_ready(s, part, 180)
+        stack.bootstrap(s)
         for i, image in enumerate(live.images[:N_IMAGES]):
             _ingests(live, f"seed/{i}.jpg", image)
         yield live
@@ -140,8 +145,6 @@ def live(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> I
             stack.stop_part(part)
         with contextlib.suppress(Exception):
             VectorIndex(s).drop()
-        with contextlib.suppress(Exception):
-            stack.unbootstrap(s)
 
 
 def _reindex(live: LiveStack, name: str, source: str, args: list[str]) -> tuple[int, str]:

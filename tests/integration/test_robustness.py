@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import random
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote_plus
 
@@ -16,7 +17,7 @@ from kafka import KafkaProducer
 from PIL import Image
 
 from tests.conftest import Pipeline, open_pipeline
-from tests.helpers import remove_object, topic_messages, wait_committed, wait_for
+from tests.helpers import remove_object, topic_messages, unique, wait_committed, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -61,12 +62,18 @@ def _dead_letters(p: Pipeline) -> list[dict]:
     return [json.loads(v) for _, v in topic_messages(s.kafka_bootstrap, s.dead_letter_topic)]  # type: ignore[attr-defined]
 
 
-def _settled(p: Pipeline, workers: int = 1, timeout: float = 120) -> None:
-    """Every worker alive, a later upload indexed, index == bucket (keys and etags), all committed."""
+def _settled(
+    p: Pipeline, workers: int = 1, timeout: float = 120, announce: Callable[[str, str], None] | None = None
+) -> None:
+    """Every worker alive, a later upload indexed, index == bucket (keys and etags), all committed.
+
+    ``announce(key, etag)`` sends the later upload's event where the S3 server does not."""
     s = p.settings
     assert all(t.is_alive() for t in p.threads) and len(p.threads) == workers, "a worker died"
     assert not p.errors, p.errors
     later = p.store.put_bytes(s.bucket, "later/after.jpg", _jpeg(999_999), "image/jpeg")  # type: ignore[attr-defined]
+    if announce is not None:
+        announce("later/after.jpg", later)
     wait_for(lambda: p.indexed().get(f"{s.bucket}/later/after.jpg") == later, timeout, what="a later upload")  # type: ignore[attr-defined]
     try:
         wait_for(lambda: p.indexed() == p.bucket_state(), timeout, what="index == bucket (keys and etags)")
@@ -78,19 +85,51 @@ def _settled(p: Pipeline, workers: int = 1, timeout: float = 120) -> None:
     assert all(t.is_alive() for t in p.threads), "a worker died"
 
 
+# SeaweedFS refuses these legal S3 keys at PUT (InvalidRequest for '.'/'..' segments, KeyTooLongError for
+# a segment over 255 bytes), and stores these others under another name ('//' and '\\' as '/', no
+# leading '/'; a trailing '/' makes a directory, not an object). Either way index == bucket must hold.
+REFUSED = ["photos/./a.jpg", "photos/../b.jpg", "./c.jpg", "long/" + "x" * 256 + ".jpg"]
+RENAMED = ["photos//d.jpg", "/lead.jpg", "back\\slash.jpg", "trail/"]
+
+
 def test_odd_keys_put_with_boto3_are_indexed(pipeline) -> None:  # type: ignore[no-untyped-def]
+    from botocore.exceptions import ClientError
+
     s = pipeline.settings
     pipeline.start_worker()
     s3 = _boto3(pipeline)
-    keys = ["photos/./a.jpg", "photos/../b.jpg", "./c.jpg", "photos/a.jpg"]  # the last one must stay distinct
+    kept = ["photos/a.jpg", "a\x01b.jpg", "tab\tnew\nline.jpg", "del\x7f.jpg", "ü +%2F?.jpg", "/".join(["y" * 255] * 4)]
+    for i, key in enumerate(REFUSED):
+        with pytest.raises(ClientError) as refused:
+            s3.put_object(Bucket=s.bucket, Key=key, Body=_jpeg(i))
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400, key
     etags = {}
-    for i, key in enumerate(keys):
-        etags[f"{s.bucket}/{key}"] = s3.put_object(Bucket=s.bucket, Key=key, Body=_jpeg(i))["ETag"].strip('"')
-    wait_for(lambda: pipeline.indexed() == etags, 90, what="odd keys indexed with their own bytes")
-    s3.delete_object(Bucket=s.bucket, Key="photos/./a.jpg")
-    del etags[f"{s.bucket}/photos/./a.jpg"]
-    wait_for(lambda: pipeline.indexed() == etags, 60, what="odd key removed, its look-alike kept")
+    for i, key in enumerate(kept + RENAMED):
+        etags[key] = s3.put_object(Bucket=s.bucket, Key=key, Body=_jpeg(100 + i))["ETag"].strip('"')
+    bucket = pipeline.bucket_state()
+    assert {f"{s.bucket}/{k}" for k in kept} <= set(bucket)
+    assert len(bucket) == len(kept) + 3  # the renamed ones, bar the directory
+    wait_for(lambda: pipeline.indexed() == bucket, 90, what="odd keys indexed with their own bytes")
+    # messages naming the refused keys (MinIO's shape, as another server would send them): the '.'/'..'
+    # ones are dead letters with S3's reason; the long one is absent (404), so there is nothing to index
+    names = [f"{s.bucket}/{k}" for k in REFUSED]
+    _produce(pipeline, [(f"{s.bucket}/{k}", json.dumps({"Records": [_record(s.bucket, k)]}).encode()) for k in REFUSED])
+    wait_committed(s.kafka_bootstrap, s.group, s.topic, 60)  # type: ignore[attr-defined]
+    dead = {d["key"]: d["reason"] for d in _dead_letters(pipeline)}
+    assert set(dead) == set(names[:3]) and all(dead.values()), dead
+    s3.delete_object(Bucket=s.bucket, Key="photos/a.jpg")
+    del bucket[f"{s.bucket}/photos/a.jpg"]
+    wait_for(lambda: pipeline.indexed() == bucket, 60, what="odd key removed, the others kept")
     _settled(pipeline)
+
+
+def _record(bucket: str, key: str, **obj: object) -> dict:
+    """One S3 event record as MinIO sends it (key URL-encoded)."""
+    return {
+        "eventName": "s3:ObjectCreated:Put",
+        "eventTime": "2024-01-01T00:00:00Z",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), **obj}},
+    }
 
 
 def test_garbage_and_foreign_bucket_messages_go_to_the_dead_letters(pipeline) -> None:  # type: ignore[no-untyped-def]
@@ -134,10 +173,14 @@ def test_garbage_and_foreign_bucket_messages_go_to_the_dead_letters(pipeline) ->
     _settled(pipeline)
 
 
-def test_minio_message_shape_on_the_topic_is_indexed(pipeline) -> None:  # type: ignore[no-untyped-def]
+def test_minio_message_shape_on_the_topic_is_indexed(servers, embedder, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with open_pipeline(servers, embedder, tmp_path, events_topic=unique("filer")) as pipeline:
+        _minio_messages_indexed(pipeline)  # SeaweedFS's events go elsewhere: only our messages arrive
+
+
+def _minio_messages_indexed(pipeline: Pipeline) -> None:
     s = pipeline.settings
     store = pipeline.store
-    store.stop_notifications(s.bucket)  # notifications off: only our messages arrive
     pipeline.start_worker()
 
     def minio_message(name: str, key: str, **obj: object) -> tuple[str, bytes]:
@@ -172,11 +215,11 @@ def test_minio_message_shape_on_the_topic_is_indexed(pipeline) -> None:  # type:
     del want[f"{s.bucket}/minio/gone.jpg"]
     wait_for(lambda: pipeline.indexed() == want, 60, what="MinIO-shaped delete applied")
     assert _dead_letters(pipeline) == []
-    # notifications back on for the settle check's upload
-    from infra import stack
 
-    stack.bootstrap(s)  # type: ignore[arg-type]
-    _settled(pipeline)
+    def announce(key: str, etag: str) -> None:
+        _produce(pipeline, [minio_message("s3:ObjectCreated:Put", key, eTag=etag, contentType="image/jpeg")])
+
+    _settled(pipeline, announce=announce)
 
 
 N_BACKLOG = 240

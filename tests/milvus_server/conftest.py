@@ -1,7 +1,7 @@
 """The real-Milvus tier: the integration scenarios again, against a Milvus 2.3.5 standalone server.
 
-The ``servers`` fixture of ``tests/conftest.py`` is overridden here: moto and Tansu start exactly as in
-the local stack, but ``milvus_uri`` points at the real standalone server (``infra.milvus_server``)
+The ``servers`` fixture of ``tests/conftest.py`` is overridden here: SeaweedFS and Tansu start as in
+the local stack, but ``milvus_uri`` points at the real standalone server (``infra.local.milvus_server``)
 instead of Milvus Lite. Everything that builds on ``servers`` (``embedder``, ``pipeline``) follows.
 
 The server binds every interface, so this tier runs only inside a private network namespace, and only
@@ -27,9 +27,9 @@ def tier_enabled() -> bool:
 
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """moto and Tansu on free ports plus a real Milvus standalone server; all stopped however the tier ends."""
-    from infra import stack
-    from infra.milvus_server import MilvusStandalone, in_private_netns
+    """SeaweedFS and Tansu on free ports plus a real Milvus standalone server; all stopped however the tier ends."""
+    from infra.local import stack
+    from infra.local.milvus_server import MilvusStandalone, in_private_netns
     from lookalike.settings import Settings
 
     if not tier_enabled():
@@ -48,13 +48,15 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     settings = Settings(_env_file=None, **addresses)  # type: ignore[arg-type]
     parts = {p.name: p for p in stack.plan(settings, workers=0, dashboard=False, bridge=False)}
     try:
-        with (
-            child(parts["s3"].cmd, {}, root / "logs" / "s3.log"),
-            child(parts["kafka"].cmd, {}, root / "logs" / "kafka.log"),
-        ):
-            milvus.start()
-            stack.wait_ready(settings, parts["s3"], 30)
+        with child(parts["kafka"].cmd, {}, root / "logs" / "kafka.log"):
             stack.wait_ready(settings, parts["kafka"], 30)
-            yield addresses
+            stack.ensure_topics(settings)  # SeaweedFS needs Kafka, and the topic, from its start
+            stack.start_part(settings, parts["s3"], {})
+            try:
+                milvus.start()
+                stack.wait_ready(settings, parts["s3"], 30)
+                yield addresses
+            finally:
+                stack.stop_part(parts["s3"])
     finally:
         milvus.stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.milvus_server import MilvusServerError, MilvusStandalone, in_private_netns, leftovers
+from infra.local.milvus_server import MilvusServerError, MilvusStandalone, in_private_netns, leftovers
 from tests.helpers import free_port
 
 

@@ -1,4 +1,4 @@
-"""``infra.milvus_server``: a killed launcher must not leave the milvus binary running for good."""
+"""``infra.local.milvus_server``: a killed launcher must not leave the milvus binary running for good."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.milvus_server import kill_leftovers, leftovers
+from infra.local.milvus_server import kill_leftovers, leftovers
 from tests.helpers import PYTHON, child, free_port, wait_for
 from tests.milvus_server.conftest import FLAG, tier_enabled
 
@@ -23,7 +23,9 @@ def test_leftover_of_a_killed_launcher_is_found_and_stopped(tmp_path: Path) -> N
     base = tmp_path / "m"
     log = tmp_path / "launcher.log"
     # a namespace of its own: a second server beside the session's would fight over its fixed ports
-    launch = f"exec {shlex.quote(PYTHON)} -m infra.milvus_server --dir {shlex.quote(str(base))} --port {free_port()}"
+    launch = (
+        f"exec {shlex.quote(PYTHON)} -m infra.local.milvus_server --dir {shlex.quote(str(base))} --port {free_port()}"
+    )
     cmd = ["unshare", "-n", "sh", "-c", f"ip link set lo up && {launch}"]
     try:
         with child(cmd, {}, log) as launcher:

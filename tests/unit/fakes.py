@@ -56,18 +56,24 @@ class FakeIndex:
         self.rows: dict[str, IndexRow] = {}
         self.log: list[tuple[str, str]] = []  # (op, id)
         self.lock = threading.Lock()
+        self.round_trips: list[str] = []  # every index method called, in order
+
+    def check_target(self) -> None:
+        self.round_trips.append("check_target")
 
     def states(self, ids: Sequence[str]) -> dict[str, IndexedState]:
         return {i: IndexedState(self.rows[i].etag, self.rows[i].last_modified) for i in ids if i in self.rows}
 
-    def upsert(self, rows: Sequence[IndexRow]) -> None:
+    def upsert(self, rows: Sequence[IndexRow], checked: bool = False) -> None:
+        self.round_trips.append("upsert" if checked else "check_target+upsert")
         with self.lock:
             for r in rows:
                 assert r.vector is not None
                 self.rows[r.id] = r
                 self.log.append(("upsert", r.id))
 
-    def delete(self, ids: Sequence[str]) -> None:
+    def delete(self, ids: Sequence[str], checked: bool = False) -> None:
+        self.round_trips.append("delete" if checked else "check_target+delete")
         with self.lock:
             for i in ids:
                 self.rows.pop(i, None)
@@ -83,6 +89,7 @@ class FakeIndex:
 
     def nearest_other(self, vectors: np.ndarray, exclude: Sequence[str]) -> list[tuple[str, float] | None]:
         """Exact nearest row by inner product, leaving ``exclude`` out (ties: the smaller id)."""
+        self.round_trips.append("nearest_other")
         out: list[tuple[str, float] | None] = []
         for v in vectors:
             scored = [(-float(np.dot(r.vector, v)), i) for i, r in self.rows.items() if i not in set(exclude)]
@@ -90,6 +97,7 @@ class FakeIndex:
         return out
 
     def marked_as_copies_of(self, ids: Sequence[str]) -> list[IndexRow]:
+        self.round_trips.append("marked_as_copies_of")
         return [r for r in self.rows.values() if r.duplicate_of and r.duplicate_of in set(ids)]
 
 

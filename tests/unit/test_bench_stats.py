@@ -110,14 +110,16 @@ def _report(**over: object) -> dict[str, object]:
         "ingest_ips": 37.0,
         "ingest_ratio": 0.925,
         "freshness_p50_s": 0.3,
-        "freshness_p95_s": 0.8,
+        "freshness_p95_s": 0.4,
         "freshness_max_s": 1.4,
+        "dedupe_ms_per_image": 1.5,
         "query_p50_ms": 60.0,
         "query_p95_ms": 80.0,
         "model_single_ms": 45.0,
         "seed_way_ips": 20.0,
         "speedup_vs_seed": 2.05,
-        "worker_peak_rss_mb": 900.0,
+        "worker_peak_rss_mb": 340.0,
+        "worker_ready_s": 2.5,
         "worker_cpu_ms_per_image": 55.0,
         "floor_cpu_ms_per_image": 50.0,
         "cpu_overhead_ratio": 1.1,
@@ -128,25 +130,43 @@ def _report(**over: object) -> dict[str, object]:
 
 def test_targets_met_missed_and_unmeasured() -> None:
     assert all(t.met for t in targets(_report()))
-    missed = {t.key: t.met for t in targets(_report(ingest_ratio=0.5, query_p50_ms=75.1, speedup_vs_seed=1.2))}
+    missed = {t.key: t.met for t in targets(_report(ingest_ratio=0.5, query_p50_ms=65.1, speedup_vs_seed=1.2))}
     assert missed == {
         "cpu_overhead_ratio": True,
         "ingest_ratio": False,
         "freshness_p95_s": True,
+        "dedupe_ms_per_image": True,
         "query_p50_ms": False,
         "speedup_vs_seed": False,
+        "worker_peak_rss_mb": True,
+        "worker_ready_s": True,
     }
     edge = {
         t.key: t.met
         for t in targets(
             _report(
-                ingest_ratio=0.75, freshness_p95_s=1.0, query_p50_ms=75.0, speedup_vs_seed=2.0, cpu_overhead_ratio=1.15
+                ingest_ratio=0.65,
+                freshness_p95_s=0.5,
+                dedupe_ms_per_image=2.0,
+                query_p50_ms=65.0,
+                speedup_vs_seed=2.0,
+                cpu_overhead_ratio=1.10,
+                worker_peak_rss_mb=350.0,
+                worker_ready_s=3.0,
             )
         )
     }
-    assert all(edge.values()) and len(edge) == 5
-    over = {t.key: t.met for t in targets(_report(ingest_ratio=0.749, speedup_vs_seed=1.99, cpu_overhead_ratio=1.151))}
+    assert all(edge.values()) and len(edge) == 8
+    over = {
+        t.key: t.met
+        for t in targets(
+            _report(ingest_ratio=0.649, speedup_vs_seed=1.99, cpu_overhead_ratio=1.101, dedupe_ms_per_image=2.01)
+        )
+    }
     assert not over["ingest_ratio"] and not over["speedup_vs_seed"] and not over["cpu_overhead_ratio"]
+    assert not over["dedupe_ms_per_image"]
+    heavy = {t.key: t.met for t in targets(_report(worker_peak_rss_mb=350.1, worker_ready_s=3.01))}
+    assert not heavy["worker_peak_rss_mb"] and not heavy["worker_ready_s"]
     unknown = {t.key: t.met for t in targets(_report(freshness_p95_s=None, model_single_ms=math.nan))}
     assert unknown["freshness_p95_s"] is None and unknown["query_p50_ms"] is None
 
@@ -158,12 +178,12 @@ def test_table_shows_every_figure_marks_and_stages() -> None:
         notes=["--queries 10 is below the issue's 100"],
     )
     table = format_table(report)
-    assert table.count("MET") == 4 and table.count("MISSED") == 1
-    assert "0.500" in table and "37.0" in table and "900.0" in table
+    assert table.count("MET") == 6 and table.count("MISSED") == 1
+    assert "0.500" in table and "37.0" in table and "340.0" in table
     assert "infer" in table and "625.0" in table
     assert "note: --queries 10" in table
     assert "n/a" in format_table(_report(seed_way_ips=None, speedup_vs_seed=None))
-    assert len(REQUIRED_KEYS) == 15 and set(REQUIRED_KEYS) <= set(_report())
+    assert len(REQUIRED_KEYS) == 16 and set(REQUIRED_KEYS) <= set(_report())
 
 
 def test_photo_targets_only_with_the_photo_run() -> None:

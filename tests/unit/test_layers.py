@@ -92,20 +92,20 @@ def test_every_package_is_walked() -> None:
     ("path", "source", "imported"),
     [
         # the directions that existed before the layering (issue 11), one at a time
-        ("lookalike/cli.py", "from infra.stack import free_port\n", "infra.stack"),
+        ("lookalike/cli.py", "from infra.local.stack import free_port\n", "infra.local.stack"),
         ("lookalike/cli.py", "def f():\n    from producers.bridge import serve\n", "producers.bridge"),
         ("lookalike/cli.py", "def f():\n    from consumers.runner import Worker\n", "consumers.runner"),
-        ("lookalike/eval_pipeline.py", "import infra.stack as stack\n", "infra.stack"),
+        ("lookalike/eval_pipeline.py", "import infra.local.stack as stack\n", "infra.local.stack"),
         (
             "lookalike/bench_live.py",
-            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from infra import stack\n",
-            "infra",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from infra.local import stack\n",
+            "infra.local",
         ),
         # the applications among themselves
         ("producers/bridge.py", "from consumers import dlq\n", "consumers"),
         ("consumers/runner.py", "import producers.upload\n", "producers.upload"),
         ("dashboard/app.py", "from consumers.dlq import DeadLetter\n", "consumers.dlq"),
-        ("dashboard/cli.py", "from infra.stack import settings_env\n", "infra.stack"),
+        ("dashboard/cli.py", "from infra.local.stack import settings_env\n", "infra.local.stack"),
         ("dashboard/app.py", "import importlib\nimportlib.import_module('producers.upload')\n", "producers.upload"),
     ],
 )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pytest
 from kafka.structs import TopicPartition
@@ -65,23 +68,34 @@ class BlockingIndex(FakeIndex):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def upsert(self, rows):  # type: ignore[no-untyped-def]
+    def upsert(self, rows, checked=False):  # type: ignore[no-untyped-def]
         if not self.entered.is_set():
             self.entered.set()
             assert self.release.wait(30)
-        super().upsert(rows)
+        super().upsert(rows, checked)
 
 
-def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback() -> None:
+@dataclass
+class Rig:
+    """The prepare stage, the write thread and the hand-off of one worker, on fakes; the second
+    model call (batch N+1) waits until ``returned`` is set (the revocation callback has returned)."""
+
+    index: BlockingIndex
+    store: FakeStore
+    planner: PrepareStage
+    ownership: Ownership
+    committer: FakeCommitter
+    stage: WriteThread
+    handoff: Handoff
+    returned: threading.Event
+
+
+@contextmanager
+def rig() -> Iterator[Rig]:
     settings = Settings(_env_file=None, bucket="images")  # type: ignore[call-arg]
-    store, index, dlq, emb = FakeStore(), BlockingIndex(), FakeDeadLetters(), FakeEmbedder()
+    index, store, emb, returned = BlockingIndex(), FakeStore(), FakeEmbedder(), threading.Event()
     planner = PrepareStage(settings, store, index, emb, threads=2)
-    ownership = Ownership()
-    committer = FakeCommitter()
-    halt = threading.Event()
-    returned = threading.Event()
-    embed_batch = emb.embed_prepared
-    calls: list[int] = []
+    embed_batch, calls = emb.embed_prepared, []
 
     def embed_after_the_callback(batch):  # type: ignore[no-untyped-def]
         calls.append(len(batch))
@@ -90,47 +104,14 @@ def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback()
         return embed_batch(batch)
 
     emb.embed_prepared = embed_after_the_callback  # type: ignore[method-assign]
-    checkpoint = Checkpoint(Writer(index, dlq, flush_rows=0), committer, planner.inflight.release)
+    ownership, committer, halt = Ownership(), FakeCommitter(), threading.Event()
+    checkpoint = Checkpoint(Writer(index, FakeDeadLetters(), flush_rows=0), committer, planner.inflight.release)
     stage = WriteThread(checkpoint, emb, ownership, halt, 0.0)
-    offsets = checkpoint.offsets
-    handoff = Handoff(ownership, offsets, committer.commit, planner.inflight.forget)
+    handoff = Handoff(ownership, checkpoint.offsets, committer.commit, planner.inflight.forget)
     handoff.assigned({P0, P1})
-    t = Topic()
-    for i in range(4):
-        store.put("images", f"k{i}.png", png((i * 40, 0, 0)))
-    first = [t.event("created", "images", "k0.png", partition=0), t.event("created", "images", "k1.png", partition=1)]
-    second = [t.event("created", "images", "k2.png", partition=0), t.event("created", "images", "k3.png", partition=1)]
     stage.start()
     try:
-        assert stage.submit(planner.prepare(first, ownership.epochs({P0, P1})))
-        assert index.entered.wait(30)  # the write stage is blocked inside Milvus' upsert of batch N
-        assert stage.submit(planner.prepare(second, ownership.epochs({P0, P1}))), stage.error  # N+1 waits its turn
-
-        marks: list[int] = []
-
-        def revoke() -> None:
-            handoff.revoked({P0, P1})  # an eager rebalance revokes everything...
-            marks.append(len(index.log))  # every write after this is after the callback returned
-            returned.set()
-
-        revoker = threading.Thread(target=revoke)
-        revoker.start()
-        index.release.set()  # batch N finishes; the callback then gets the fence
-        revoker.join(30)
-        assert returned.is_set()
-        (writes_at_return,) = marks
-        # batch N was written before the callback returned, and its P0 offset committed by it
-        assert {"images/k0.png", "images/k1.png"} <= {i for _, i in index.log[:writes_at_return]}
-        assert committer.committed() == {P0: 1, P1: 1}
-        handoff.assigned({P1})  # ...and gives back P1 only
-
-        wait_for(lambda: stage.inbox.empty() and len(planner.inflight) == 0, 30, what="batch N+1 settled")
-        after = index.log[writes_at_return:]
-        assert ("upsert", "images/k2.png") not in after  # planned for P0, which this member lost
-        assert after == [("upsert", "images/k3.png")]  # P1 is still ours
-        offsets.durable()
-        offsets.commit(ownership.owned())
-        assert committer.committed() == {P0: 1, P1: 2}
+        yield Rig(index, store, planner, ownership, committer, stage, handoff, returned)
     finally:
         index.release.set()
         stage.closing.set()
@@ -139,14 +120,46 @@ def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback()
         planner.close()
 
 
-def test_kept_partitions_keep_their_epoch_and_lost_ones_never_come_back_with_it() -> None:
-    ownership = Ownership()
-    ownership.assign({P0, P1})
-    polled = ownership.epochs({P0, P1})
-    ownership.suspend({P0, P1})  # eager rebalance: everything revoked...
-    assert ownership.unsettled({P0}) and ownership.still_owned(polled) == set()
-    assert ownership.epochs({P0}) == {P0: polled[P0]}  # a batch polled just now still belongs to it
-    assert ownership.assign({P0}) == {P1}  # ...P0 kept (the consumer keeps its position), P1 lost
-    assert ownership.still_owned(polled) == {P0}  # planned work of P0 is written, not lost
-    ownership.assign({P1})  # P1 back later: replayed from the committed offset, under a new epoch
-    assert ownership.still_owned(polled) == {P0}
+def revoke_mid_write(r: Rig) -> int:
+    """Revokes both partitions while batch N is blocked inside Milvus' upsert; returns how many
+    writes the index had seen when the callback returned."""
+    marks: list[int] = []
+
+    def revoke() -> None:
+        r.handoff.revoked({P0, P1})  # an eager rebalance revokes everything...
+        marks.append(len(r.index.log))  # every write after this is after the callback returned
+        r.returned.set()
+
+    revoker = threading.Thread(target=revoke)
+    revoker.start()
+    r.index.release.set()  # batch N finishes; the callback then gets the fence
+    revoker.join(30)
+    assert r.returned.is_set()
+    return marks[0]
+
+
+def test_nothing_planned_for_a_revoked_partition_is_written_after_the_callback() -> None:
+    t = Topic()
+    with rig() as r:
+        for i in range(4):
+            r.store.put("images", f"k{i}.png", png((i * 40, 0, 0)))
+        first = [t.event("created", "images", f"k{i}.png", partition=i) for i in (0, 1)]
+        second = [t.event("created", "images", f"k{i + 2}.png", partition=i) for i in (0, 1)]
+        assert r.stage.submit(r.planner.prepare(first, r.ownership.epochs({P0, P1})))
+        assert r.index.entered.wait(30)  # the write stage is blocked inside Milvus' upsert of batch N
+        assert r.stage.submit(r.planner.prepare(second, r.ownership.epochs({P0, P1}))), r.stage.error  # N+1 waits
+
+        writes_at_return = revoke_mid_write(r)
+        # batch N was written before the callback returned, and its P0 offset committed by it
+        assert {"images/k0.png", "images/k1.png"} <= {i for _, i in r.index.log[:writes_at_return]}
+        assert r.committer.committed() == {P0: 1, P1: 1}
+        r.handoff.assigned({P1})  # ...and gives back P1 only
+
+        settled = lambda: r.stage.inbox.empty() and len(r.planner.inflight) == 0  # noqa: E731
+        wait_for(settled, 30, what="batch N+1 settled")
+        after = r.index.log[writes_at_return:]
+        assert ("upsert", "images/k2.png") not in after  # planned for P0, which this member lost
+        assert after == [("upsert", "images/k3.png")]  # P1 is still ours
+        r.stage.checkpoint.offsets.durable()
+        r.stage.checkpoint.offsets.commit(r.ownership.owned())
+        assert r.committer.committed() == {P0: 1, P1: 2}

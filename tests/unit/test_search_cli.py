@@ -163,7 +163,7 @@ def test_no_stack_and_no_weights_say_both_at_once(
 
 def test_the_help_says_which_way_a_search_goes() -> None:
     text = " ".join(cli.build_parser().parse_args(["search", "x"]).func.__module__.split())
-    assert text == "infra.search_cli"
+    assert text == "infra.commands.search"
     help_text = "".join(
         " ".join(a.choices["search"].format_help().split())
         for a in cli.build_parser()._actions

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from infra import stack, stack_cli
-from infra.parts import Part, load_state, save_state
+from infra.local import cli as stack_cli
+from infra.local import stack
+from infra.local.parts import Part, load_state, save_state
 from lookalike import process
 from lookalike.settings import Settings
 
@@ -43,6 +44,7 @@ def fake_up(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Settings, 
 
     monkeypatch.setattr(stack, "_bring", bring)
     monkeypatch.setattr(stack, "bootstrap", lambda settings: None)
+    monkeypatch.setattr(stack, "ensure_topics", lambda settings: None)
     monkeypatch.setattr(stack, "stop_part", lambda part: stopped.append(part.name))
     settings = Settings(_env_file=None, state_dir=tmp_path)
     save_state(settings, recorded("s3", "kafka", "milvus", "bridge", "worker-1", "worker-2"))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from infra import stack
+from infra.local import stack
 from lookalike.settings import Settings
 
 
 def test_our_parts_run_the_composition_root() -> None:
     parts = stack.plan(Settings(_env_file=None, metrics_port=9500), workers=2, dashboard=True)
-    assert [p.name for p in parts] == ["s3", "kafka", "milvus", "bridge", "worker-1", "worker-2", "dashboard"]
+    assert [p.name for p in parts] == ["kafka", "s3", "milvus", "worker-1", "worker-2", "dashboard"]
     ours = {p.name: p.cmd for p in parts if p.name not in ("s3", "kafka", "milvus")}
     assert all(cmd[:3] == [sys.executable, "-m", "infra.cli"] for cmd in ours.values()), ours
     assert ours["worker-2"][3:] == ["worker", "--metrics-port", "9501"]

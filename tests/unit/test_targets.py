@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra.parts import Part, StackError
+from infra.local.parts import Part, StackError
 from infra.reindex import switch
 from infra.reindex.build import new_settings
 from lookalike.embedder import file_tag

@@ -35,7 +35,7 @@ class BoundedEmbedder(FakeEmbedder):
         self.transform = BoundedTransform.from_config(DEFAULT)
 
     def prepare(self, image: Image.Image) -> Any:
-        return self.transform(image).numpy().mean(axis=(1, 2))
+        return self.transform(image).mean(axis=(1, 2))
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.embed_prepared([self.prepare(im) for im in images])

@@ -1,4 +1,4 @@
-"""The worker's ``/readyz``: what Kubernetes' readiness probe (infra/helm) asks, on the metrics port."""
+"""The worker's ``/readyz``: what Kubernetes' readiness probe (infra/deploy/helm) asks, on the metrics port."""
 
 from __future__ import annotations
 
