@@ -14,17 +14,27 @@ and returns the rows to upsert in the same Milvus call:
   be anyone's original, so it is not looked up: a batch of new objects costs one search, no query.
 
 Similarities are inner products of unit vectors, i.e. cosine similarity.
+
+The threshold follows the model the worker writes with (``lookalike.families``): the configured one,
+else its family's calibrated one. A family with none (a CLIP model before its calibration) gets no
+threshold: the stage then marks nothing and searches nothing, rather than guessing a scale, and the
+worker says so once in its log (``dedupe_for``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Collection, Sequence
 
 import numpy as np
 
 from consumers.ports import DuplicateLookup
+from lookalike.families import duplicate_threshold, uncalibrated_message
 from lookalike.rows import IndexRow
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # models whose missing threshold this process has logged
 
 Nearest = tuple[str, float] | None
 
@@ -41,9 +51,10 @@ def _marked(row: IndexRow, best: Nearest, threshold: float) -> IndexRow:
 
 
 class Dedupe:
-    """Marks near-copies against ``lookup`` (``lookalike.index.VectorIndex``) at ``threshold``."""
+    """Marks near-copies against ``lookup`` (``lookalike.index.VectorIndex``) at ``threshold``;
+    with ``threshold`` None, marks nothing and never calls ``lookup``."""
 
-    def __init__(self, lookup: DuplicateLookup, threshold: float) -> None:
+    def __init__(self, lookup: DuplicateLookup, threshold: float | None) -> None:
         self.lookup = lookup
         self.threshold = threshold
 
@@ -52,7 +63,8 @@ class Dedupe:
 
         ``new``: ids of ``rows`` that were not indexed when planned (nothing can be marked as their
         copy); every other id of the batch, and every deleted one, has its copies re-checked."""
-        if not self.lookup.has_duplicates or (not rows and not deleted):
+        threshold = self.threshold
+        if threshold is None or not self.lookup.has_duplicates or (not rows and not deleted):
             return list(rows)
         fresh = set(new)
         touched = list(dict.fromkeys([*(r.id for r in rows), *deleted]))
@@ -64,12 +76,17 @@ class Dedupe:
             for j in range(i):  # earlier rows of this batch: the later copy points at the earlier
                 if rows[j].id != row.id:
                     best = _better(best, rows[j].id, float(vectors[i] @ vectors[j]))  # type: ignore[index]
-            out.append(_marked(row, best, self.threshold))
+            out.append(_marked(row, best, threshold))
         originals = list(dict.fromkeys([*(r.id for r in rows if r.id not in fresh), *deleted]))
-        return out + self._recheck(rows, vectors, touched, originals)
+        return out + self._recheck(rows, vectors, touched, originals, threshold)
 
     def _recheck(
-        self, rows: Sequence[IndexRow], new: np.ndarray | None, touched: list[str], originals: list[str]
+        self,
+        rows: Sequence[IndexRow],
+        new: np.ndarray | None,
+        touched: list[str],
+        originals: list[str],
+        threshold: float,
     ) -> list[IndexRow]:
         """Rows pointing at one of ``originals`` (rewritten or deleted ids), looked up again."""
         if not originals:
@@ -88,5 +105,17 @@ class Dedupe:
             for j, other in enumerate(stale):  # and so are the other re-checked rows
                 if j != i:
                     best = _better(best, other.id, float(vectors[i] @ vectors[j]))
-            out.append(_marked(row, best, self.threshold))
+            out.append(_marked(row, best, threshold))
         return out
+
+
+def dedupe_for(lookup: DuplicateLookup, configured: float | None, model: str) -> Dedupe:
+    """The stage at the threshold in force for ``model`` (the one whose vectors the worker writes).
+
+    Without one, the worker logs once per process and model why nothing is marked: the stages are
+    rebuilt after an outage, and one line an outage is noise, not news."""
+    threshold = duplicate_threshold(configured, model)
+    if threshold is None and model not in _warned:
+        _warned.add(model)
+        log.warning("near-duplicates are not marked: %s", uncalibrated_message(model))
+    return Dedupe(lookup, threshold)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consumers.budget import PixelBudget, available_cores
-from consumers.dedupe import Dedupe
+from consumers.dedupe import dedupe_for
 from consumers.feed import FeedSink
 from consumers.ports import DeadLetterSink
 from consumers.prepare import PrepareStage
@@ -45,9 +45,11 @@ def build_stages(
 
     Fetch/decode threads are sized to the cores this process may use (at least two, so one waits
     on S3 while one decodes); their memory is bounded by the pixel budget, not by their number.
+    The near-duplicate threshold is the one in force for the embedder's model, not the configured
+    model's (a reindex writes with another), so a CLIP index never gets a timm threshold.
     """
     threads = max(2, settings.threads or available_cores())
     prepare = PrepareStage(settings, store, index, embedder, threads, PixelBudget(settings.decode_budget))
-    dedupe = Dedupe(index, settings.duplicate_threshold)
+    dedupe = dedupe_for(index, settings.duplicate_threshold, embedder.tag.model)  # the model of what it writes
     writer = Writer(index, dlq, settings.flush_rows, dedupe=dedupe, feed=feed)
     return Stages(prepare, writer, embedder)

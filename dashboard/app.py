@@ -1,7 +1,8 @@
 """The lookalike dashboard: drop a photo, see what looks like it; watch the index fill up.
 
 Run with ``lookalike dashboard`` (or ``lookalike stack up``). This file is the page and the Search
-tab's layout; the other tabs' layouts are ``dashboard.live_panel`` and ``dashboard.duplicates_panel``.
+tab's layout (its search-by-words box is ``dashboard.words_panel``); the other tabs' layouts are
+``dashboard.live_panel`` and ``dashboard.duplicates_panel``.
 The search logic is in ``dashboard.query``, the duplicate groups and badge in ``dashboard.duplicates``,
 the login check in ``dashboard.access``, the live panel's numbers in ``dashboard.live`` (its lines
 in ``dashboard.trends``), the stack check in ``dashboard.health``. The model, the Milvus client, the
@@ -12,6 +13,7 @@ settings they were built from.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
 
 import streamlit as st
@@ -21,6 +23,7 @@ from dashboard.duplicates_panel import duplicates_ui
 from dashboard.live_panel import live_ui
 from dashboard.query import QueryOutcome, QuerySource
 from dashboard.resources import Ctx, bucket_keys, open_searcher, open_store
+from dashboard.words_panel import words_ui
 from lookalike.errors import LookalikeError, Unavailable
 from lookalike.process import setup_logging
 from lookalike.search import Searcher
@@ -122,8 +125,10 @@ def query_ui(ctx: Ctx, down: set[str]) -> QuerySource | None:
         st.session_state["source"] = QuerySource.upload(uploaded.name, uploaded.file_id)
     source: QuerySource | None = st.session_state.get("source")
     if uploaded is None and source is not None and source.kind == "upload":
-        st.session_state["source"] = source = None
+        st.session_state["source"] = None
         st.session_state.pop("upload_id", None)
+    words_ui(ctx, down)  # submitting words makes them the query
+    source = st.session_state.get("source")
     st.slider("Top k", min_value=1, max_value=50, value=12, key="k")
     window_ui()
     with st.expander("…or pick an object already in the bucket"):
@@ -175,6 +180,19 @@ def run_search(ctx: Ctx, source: QuerySource, k: int, window: Window, down: set[
             raise Unavailable("milvus", "unreachable")
         return open_searcher(ctx.key, ctx.settings)
 
+    with st.spinner("Searching…"):
+        if source.kind == "text":
+            outcome = query.run_text_query(searcher, source, k, window)
+        else:
+            outcome = _run_image_query(ctx, source, k, window, down, searcher)
+    # an outage is not remembered: the same query is tried again on the next rerun
+    st.session_state["outcome"] = (memo_key, outcome) if not outcome.transient else None
+    return outcome
+
+
+def _run_image_query(
+    ctx: Ctx, source: QuerySource, k: int, window: Window, down: set[str], searcher: Callable[[], Searcher]
+) -> QueryOutcome:
     def load() -> bytes:
         if source.kind == "upload":
             uploaded = st.session_state.get("upload")
@@ -183,19 +201,15 @@ def run_search(ctx: Ctx, source: QuerySource, k: int, window: Window, down: set[
             raise Unavailable("s3", "unreachable")
         return query.read_object(open_store(ctx.key, ctx.settings), source.bucket, source.key)
 
-    with st.spinner("Searching…"):
-        outcome = query.run_query(
-            searcher,
-            source,
-            load,
-            k,
-            ctx.settings.max_object_bytes,
-            ctx.settings.max_image_pixels,
-            window=window,
-        )
-    # an outage is not remembered: the same query is tried again on the next rerun
-    st.session_state["outcome"] = (memo_key, outcome) if not outcome.transient else None
-    return outcome
+    return query.run_query(
+        searcher,
+        source,
+        load,
+        k,
+        ctx.settings.max_object_bytes,
+        ctx.settings.max_image_pixels,
+        window=window,
+    )
 
 
 def search_ui(ctx: Ctx, down: set[str]) -> None:
@@ -228,6 +242,8 @@ def query_preview_ui(outcome: QueryOutcome) -> None:
         st.subheader("Query")
         if outcome.preview is not None:
             st.image(outcome.preview, caption=outcome.source.name, width="stretch")
+        elif outcome.source.kind == "text":
+            st.text(outcome.source.name)  # plain text: the words are never read as markdown
         result = outcome.result
         if result is not None:
             st.markdown(

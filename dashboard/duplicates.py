@@ -5,6 +5,10 @@ vector, joined into connected groups), a page at a time: the tab shows ``limit``
 with the cursor each page hands back. Cursors only go forward, so ``Pages`` keeps the ones already
 used and "Previous" goes back along them. Each page's rows are read once more by id for their etags,
 which key the thumbnail cache (an overwritten object gets a new thumbnail).
+
+The slider starts at the threshold in force: LOOKALIKE_DUPLICATE_THRESHOLD, else the one calibrated
+for the index's model family (``threshold_in_force``). A family with none (a CLIP model not yet
+calibrated) gets one line saying so instead of a slider whose start would be a guess.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard.health import LABELS as SERVICE_LABELS
-from lookalike.duplicates import find_groups
-from lookalike.errors import ModelMismatch, Unavailable
+from lookalike.duplicates import find_groups, index_model
+from lookalike.errors import LookalikeError, ModelMismatch, Unavailable
 from lookalike.events import split_id
+from lookalike.families import duplicate_threshold
 from lookalike.index import VectorIndex
 from lookalike.search import Neighbour
 from lookalike.settings import Settings
@@ -91,6 +96,19 @@ def load_page(
             members.append(Member(key, str(row.get("etag") or ""), _key_in(bucket, original) if original else ""))
         views.append(GroupView(members, g.max_distance))
     return DuplicatesPage(views, next_cursor)
+
+
+def threshold_in_force(settings: Settings, index: Callable[[], VectorIndex]) -> tuple[float | None, str]:
+    """The threshold in force and the model it is for: the index's model (its alias target), or the
+    configured one while nothing is indexed or Milvus cannot say (the page then reports that itself).
+    Milvus is asked only when LOOKALIKE_DUPLICATE_THRESHOLD is unset."""
+    if settings.duplicate_threshold is not None:
+        return settings.duplicate_threshold, settings.model
+    try:
+        model = index_model(index(), settings.model)
+    except LookalikeError:  # down, or no collection yet: load_page says which
+        model = settings.model
+    return duplicate_threshold(None, model), model
 
 
 def friendly_error(exc: BaseException) -> str:

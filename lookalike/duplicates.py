@@ -7,6 +7,10 @@ chain of edited copies of one picture is one group. Reading groups therefore cos
 query over marked rows, never a pairwise search over the whole index.
 
 A query threshold below the worker's threshold finds nothing more: weaker pairs were never marked.
+
+The threshold in force is per model family (``lookalike.families``): the configured one, else the
+family's calibrated one. Which model counts is the index's (its alias target's tag), not the
+configured one, since a reindex may have moved the index to another family; ``index_model`` asks.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from lookalike.errors import ModelMismatch
 from lookalike.events import split_id
+from lookalike.rows import ModelTag
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,24 @@ class DuplicateRows(Protocol):
     """Marked rows under a key prefix (``lookalike.index.VectorIndex.duplicate_rows``)."""
 
     def duplicate_rows(self, prefix: str = "", min_score: float = 0.0) -> list[dict[str, Any]]: ...
+
+
+class FollowsAlias(Protocol):
+    """An index that resolves its alias to the target's collection and tag (``VectorIndex.follow``)."""
+
+    def follow(self) -> tuple[str, ModelTag]: ...
+
+
+def index_model(index: FollowsAlias | None, configured: str) -> str:
+    """The model whose vectors the index holds (its alias target's tag); ``configured`` while nothing
+    is indexed (``index`` None, or no target yet), since the first vectors will come from that one.
+    Raises ``Unavailable`` while Milvus is down: a caller must not guess the family then."""
+    if index is None:
+        return configured
+    try:
+        return index.follow()[1].model
+    except ModelMismatch:  # no collection behind the alias yet
+        return configured
 
 
 def _key(oid: str) -> str:

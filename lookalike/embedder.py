@@ -11,7 +11,8 @@ Two engines give the same vectors (``LOOKALIKE_RUNTIME``):
 ``LOOKALIKE_MODEL_CACHE`` (``lookalike.exported``); where there is none yet and torch is installed,
 the first load makes it; where torch is missing, loading fails with the command that makes it.
 
-Vectors are L2-normalised float32, so inner product is cosine similarity.
+Vectors are L2-normalised float32, so inner product is cosine similarity. An ``open_clip:<arch>``
+model also embeds text into the same space (``embed_texts``: search by words, issue 24).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from lookalike.errors import NoTextTower
 from lookalike.exported import (
     EXPORT_COMMAND,
     Exported,
@@ -39,6 +41,8 @@ from lookalike.exported import (
 from lookalike.preprocess import DRAFT_MARGIN, BoundedTransform, resize_size
 from lookalike.rows import ModelTag
 from lookalike.settings import Settings
+from lookalike.text_search import images_only
+from lookalike.text_tower import TextTower
 
 __all__ = ["DRAFT_MARGIN", "Embedder", "ModelLoadError", "TimmEmbedder", "file_tag", "resize_size", "weights_tag"]
 
@@ -173,6 +177,26 @@ class TimmEmbedder:
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.embed_prepared([self.prepare(im) for im in images])
+
+    @property
+    def has_text(self) -> bool:
+        """Whether the model embeds text into its image space (an ``open_clip:<arch>`` model, loaded)."""
+        return self._engine is not None and getattr(self._engine, "text", None) is not None
+
+    def _text(self) -> TextTower:
+        assert self._engine is not None, "load() first"
+        tower: TextTower | None = getattr(self._engine, "text", None)
+        if tower is None:
+            raise NoTextTower(images_only(self.model_name))
+        return tower
+
+    def check_text(self, text: str) -> None:
+        """``BadText`` for text the text tower cannot read whole; ``NoTextTower`` for an image model."""
+        self._text().check(text)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) unit vectors for ``texts``, in the space ``embed`` puts images in."""
+        return self._text().embed(texts)
 
     @property
     def runtime(self) -> str:

@@ -27,3 +27,11 @@ class BadInput(LookalikeError):
 
 class ModelMismatch(LookalikeError):
     """The collection holds vectors of another model; mixing them would make search meaningless."""
+
+
+class BadText(BadInput):
+    """A text query the model cannot read: empty, or longer than its text tower's context."""
+
+
+class NoTextTower(LookalikeError):
+    """The index's model embeds images only (a timm backbone), so it cannot be searched by words."""

@@ -5,6 +5,8 @@
 
     onnx-v2/<model>/<weights>/tag.json          model, weights, dim, sha256, data config, ...
     onnx-v2/<model>/<weights>/model-<sha>.onnx  the graph, named by its content
+    onnx-v2/<model>/<weights>/text-<sha>.onnx   a CLIP model's text tower, and beside it
+    onnx-v2/<model>/<weights>/vocab-<sha>.txt.gz  the tokenizer's vocabulary (no open_clip to serve)
 
 The ONNX file is never overwritten: a new export writes a new file and then replaces ``tag.json``
 (both atomically), so a worker reading while another exports sees one whole pair. Reading checks
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.errors import LookalikeError
+from lookalike.families import OPEN_CLIP, family
 from lookalike.rows import ModelTag
 from lookalike.settings import Settings
 
@@ -53,11 +56,24 @@ class Exported:
     data_config: dict[str, Any]
     distance: float  # largest 1 - cos against torch on the probe batch
     made_with: dict[str, str] = field(default_factory=dict)  # torch/timm/opset versions, for the record
+    # a CLIP model's text tower: {"onnx", "sha256", "vocab", "vocab_sha256", "context_length"}; {} for
+    # a model that embeds images only
+    text: dict[str, Any] = field(default_factory=dict)
     folder: Path = Path()
 
     @property
     def path(self) -> Path:
         return self.folder / self.onnx
+
+    @property
+    def text_path(self) -> Path | None:
+        """The text tower's graph, beside the image tower's; None for an image-only model."""
+        return self.folder / self.text["onnx"] if self.text else None
+
+    @property
+    def vocab_path(self) -> Path | None:
+        """The tokenizer's vocabulary the text tower reads with (a copy of open_clip's)."""
+        return self.folder / self.text["vocab"] if self.text else None
 
     @property
     def differs(self) -> bool:
@@ -77,7 +93,9 @@ def weights_tag(settings: Settings) -> str:
         if not path.is_file():
             raise ModelLoadError(f"LOOKALIKE_WEIGHTS={path} is not a file")
         return file_tag(path)
-    return "timm-pretrained" if settings.pretrained else "random-init:seed0"
+    if not settings.pretrained:
+        return "random-init:seed0"
+    return "open_clip-pretrained" if family(settings.model) == OPEN_CLIP else "timm-pretrained"
 
 
 def file_tag(path: Path) -> str:
@@ -124,15 +142,23 @@ def read_export(cache: Path, model: str, weights: str) -> Exported:
             f"{tag_file} is tagged {exported.model} with weights {exported.weights}, but {asked} was asked "
             f"for; remake it with `{EXPORT_COMMAND} --force`"
         )
-    if not exported.path.is_file():
-        raise ModelLoadError(f"{exported.path}, named by {tag_file}, is missing; remake it with `{EXPORT_COMMAND}`")
-    actual = sha256_of(exported.path)
-    if actual != exported.sha256:
+    _verify(exported.path, exported.sha256, tag_file)
+    if exported.text:
+        _verify(exported.folder / exported.text["onnx"], exported.text["sha256"], tag_file)
+        _verify(exported.folder / exported.text["vocab"], exported.text["vocab_sha256"], tag_file)
+    return exported
+
+
+def _verify(path: Path, sha256: str, tag_file: Path) -> None:
+    """``ModelLoadError`` unless ``path`` exists with the content ``tag_file`` records."""
+    if not path.is_file():
+        raise ModelLoadError(f"{path}, named by {tag_file}, is missing; remake it with `{EXPORT_COMMAND}`")
+    actual = sha256_of(path)
+    if actual != sha256:
         raise ModelLoadError(
-            f"{exported.path} is corrupt: its sha256 is {actual[:16]}…, {tag_file} records {exported.sha256[:16]}…; "
+            f"{path} is corrupt: its sha256 is {actual[:16]}…, {tag_file} records {sha256[:16]}…; "
             f"remake it with `{EXPORT_COMMAND} --force`"
         )
-    return exported
 
 
 def _write_atomic(path: Path, write: Any) -> None:
@@ -147,14 +173,28 @@ def _write_atomic(path: Path, write: Any) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def write_export(cache: Path, onnx_file: Path, exported: Exported) -> Exported:
-    """Store ``onnx_file`` (a finished export) with its tag; returns the tag as stored."""
+def _store(folder: Path, source: Path, prefix: str, suffix: str) -> tuple[str, str]:
+    """Copy ``source`` into ``folder`` named by its content (never overwritten); (name, sha256)."""
+    sha = sha256_of(source)
+    name = f"{prefix}-{sha[:16]}{suffix}"
+    if not (folder / name).is_file():
+        _write_atomic(folder / name, lambda tmp: tmp.write_bytes(source.read_bytes()))
+    return name, sha
+
+
+def write_export(
+    cache: Path, onnx_file: Path, exported: Exported, text_file: Path | None = None, vocab: Path | None = None
+) -> Exported:
+    """Store ``onnx_file`` (a finished export), with a CLIP model's text graph and vocabulary, and
+    then its tag; returns the tag as stored."""
     folder = export_folder(cache, exported.model, exported.weights)
     folder.mkdir(parents=True, exist_ok=True)
-    sha = sha256_of(onnx_file)
-    stored = Exported(**{**asdict(exported), "sha256": sha, "onnx": f"model-{sha[:16]}.onnx", "folder": folder})
-    if not stored.path.is_file():
-        _write_atomic(stored.path, lambda tmp: tmp.write_bytes(onnx_file.read_bytes()))
+    onnx, sha = _store(folder, onnx_file, "model", ".onnx")
+    text = dict(exported.text)
+    if text_file is not None and vocab is not None:
+        text["onnx"], text["sha256"] = _store(folder, text_file, "text", ".onnx")
+        text["vocab"], text["vocab_sha256"] = _store(folder, vocab, "vocab", ".txt.gz")
+    stored = Exported(**{**asdict(exported), "sha256": sha, "onnx": onnx, "text": text, "folder": folder})
     record = {k: v for k, v in asdict(stored).items() if k != "folder"}
     _write_atomic(folder / "tag.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
     return stored

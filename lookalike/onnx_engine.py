@@ -4,7 +4,8 @@ Nothing here imports torch, torchvision, timm or towhee: a worker, the API, ``lo
 the dashboard that run it start in about a second and hold a few hundred MB, where torch alone took
 half a gigabyte (issue 20). The graph and its preprocessing come from one export
 (``lookalike.exported``): the data config recorded there rebuilds timm's transform
-(``lookalike.preprocess``), and the tag recorded there is the index's tag.
+(``lookalike.preprocess``), and the tag recorded there is the index's tag. A CLIP model's export
+also carries its text tower and vocabulary (``text``: search by words, still without torch).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from lookalike.clip_tokenizer import ClipTokenizer
 from lookalike.exported import Exported, ModelLoadError
 from lookalike.preprocess import BoundedTransform, decode_size
 from lookalike.rows import ModelTag
+from lookalike.text_tower import TextTower, normalised
 
 # Images per forward pass. ONNX Runtime plans one buffer for a pass's activations and keeps it: passes
 # of 4 peak 39 MB lower than passes of 8 (mobilenetv2, 224 px) for the same CPU per image on 2 cores
@@ -43,17 +46,22 @@ class OnnxRunner:
         # threads and the local servers share on a small machine
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0].name
+        graph_input = self.session.get_inputs()[0]
+        self.input = graph_input.name
+        # images are float32; a text tower reads token ids (int64)
+        self.dtype = np.int64 if graph_input.type == "tensor(int64)" else np.float32
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(batch, dtype=np.float32)
+        x = np.ascontiguousarray(batch, dtype=self.dtype)
         return np.asarray(self.session.run(None, {self.input: x})[0])
 
 
-def normalised(features: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (as ``torch.nn.functional.normalize``: eps 1e-12)."""
-    norms = np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    return (features / norms).astype(np.float32)
+def text_tower(exported: Exported, runner: OnnxRunner) -> TextTower:
+    """The exported text tower of a CLIP model, read with the vocabulary the export carries."""
+    vocab = exported.vocab_path
+    assert vocab is not None, "an image-only export has no text tower"
+    tokenizer = ClipTokenizer(vocab, int(exported.text["context_length"]), exported.model)
+    return TextTower(tokenizer, runner, exported.dim)
 
 
 class OnnxEngine:
@@ -73,6 +81,12 @@ class OnnxEngine:
             self.runner = OnnxRunner(exported.path, threads)
         except Exception as exc:  # onnxruntime raises its own exception types for a bad graph
             raise ModelLoadError(f"ONNX Runtime cannot load {exported.path}: {type(exc).__name__}: {exc}") from exc
+        self.text: TextTower | None = None
+        if exported.text_path is not None:
+            try:
+                self.text = text_tower(exported, OnnxRunner(exported.text_path, threads))
+            except Exception as exc:  # as for the image graph
+                raise ModelLoadError(f"cannot load {exported.text_path}: {type(exc).__name__}: {exc}") from exc
         self.tag: ModelTag = exported.tag
         self.decode_size = decode_size(exported.data_config, draft_decode)
         self.step = infer_batch or CPU_STEP

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from lookalike.exported import Exported, ExportMissing, read_export, weights_tag, write_export
+from lookalike.families import OPEN_CLIP, family
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,10 @@ OPSET = 17
 PROBE_BATCH = 4
 
 
-def export_onnx(model: Any, example: Any, path: Path) -> None:
+PROBE_TEXTS = ("a photo of a dog", "two red cars parked in the snow", "x", "a diagram, in blue & white ink!")
+
+
+def export_onnx(model: Any, example: Any, path: Path, input_name: str = "images") -> None:
     """torch's TorchScript-based exporter (it needs no onnxscript), opset 17, any batch size."""
     import warnings
 
@@ -41,11 +45,23 @@ def export_onnx(model: Any, example: Any, path: Path) -> None:
             (example,),
             str(path),
             opset_version=OPSET,
-            input_names=["images"],
+            input_names=[input_name],
             output_names=["features"],
-            dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
+            dynamic_axes={input_name: {0: "batch"}, "features": {0: "batch"}},
             dynamo=False,
         )
+
+
+def export_text(engine: Any, path: Path) -> float:
+    """Export a CLIP model's text tower to ``path``; its largest cosine distance to torch's features
+    on the probe texts."""
+    import torch
+
+    from lookalike.onnx_engine import OnnxRunner
+
+    ids = engine.text.tokenizer.tokens(PROBE_TEXTS)
+    export_onnx(engine.text_model, torch.from_numpy(ids), path, input_name="ids")
+    return cosine_distance(OnnxRunner(path, 1)(ids), engine.text_forward(ids))
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -81,15 +97,20 @@ def export_model(settings: Settings, *, force: bool = False) -> Exported:
     engine = TorchEngine(settings.model_copy(update={"device": "cpu"}), threads=torch.get_num_threads())
     probe = probe_batch(tuple(engine.data_config["input_size"]))
     with tempfile.TemporaryDirectory(prefix="lookalike-export-") as tmp:
-        path = Path(tmp) / "model.onnx"
+        path, text_path = Path(tmp) / "model.onnx", Path(tmp) / "text.onnx"
         export_onnx(engine.model, torch.from_numpy(probe), path)
         distance = cosine_distance(OnnxRunner(path, 1)(probe), engine.runner(probe))
-        made_with = {"torch": torch.__version__, "timm": _version("timm"), "opset": str(OPSET)}
+        text: dict[str, Any] = {}
+        if engine.text is not None:
+            text_distance = export_text(engine, text_path)
+            text = {"context_length": engine.text.tokenizer.context_length, "distance": text_distance}
+            distance = max(distance, text_distance)  # one tag: both towers' vectors must match torch's
         exported = Exported(
             model=engine.tag.model, weights=engine.tag.weights, dim=engine.tag.dim, sha256="", onnx="",
-            data_config=_jsonable(engine.data_config), distance=distance, made_with=made_with,
+            data_config=_jsonable(engine.data_config), distance=distance, made_with=_made_with(settings), text=text,
         )  # fmt: skip
-        stored = write_export(settings.model_cache, path, exported)
+        vocab = getattr(engine, "vocab", None)
+        stored = write_export(settings.model_cache, path, exported, text_path if text else None, vocab)
     log.info("exported %s (%s) to %s: cosine distance to torch %.1e",
              stored.model, stored.weights, stored.path, distance)  # fmt: skip
     return stored
@@ -99,6 +120,16 @@ def _version(package: str) -> str:
     from importlib.metadata import version
 
     return version(package)
+
+
+def _made_with(settings: Settings) -> dict[str, str]:
+    """The library versions the export came from, for the record."""
+    import torch
+
+    made = {"torch": torch.__version__, "timm": _version("timm"), "opset": str(OPSET)}
+    if family(settings.model) == OPEN_CLIP:
+        made["open_clip"] = _version("open_clip_torch")
+    return made
 
 
 def _jsonable(config: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Query logic shared by the CLI, the dashboard and the eval: image bytes in, neighbours out."""
+"""Query logic shared by the CLI, the dashboard, the API and the eval: image bytes (or, on a CLIP
+index, words: ``lookalike.text_search``) in, neighbours out."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from lookalike.index import VectorIndex
 from lookalike.rows import Hit, ModelTag
 from lookalike.settings import Settings
 from lookalike.targets import settings_for_target
+from lookalike.text_search import text_tower
 from lookalike.versions import Versions
 from lookalike.window import Window
 
@@ -159,6 +161,25 @@ class Searcher:
             embed_ms=(embedded - decoded) * 1000,
             search_ms=(time.perf_counter() - embedded) * 1000,
             decode_ms=(decoded - start) * 1000,
+            collection=collection,
+            model=embedder.tag.model,
+        )
+
+    def search_text(self, text: str, k: int = 10, window: Window | None = None) -> SearchResult:
+        """Neighbours of a description in words, embedded by the text tower of the model the index
+        records (a CLIP model's). Raises ``NoTextTower`` naming that model when it embeds images
+        only, and ``BadText`` for empty text or text over the tower's context (refused, never cut)."""
+        embedder, collection = self.current()
+        start = time.perf_counter()
+        words = text_tower(embedder, embedder.tag.model)
+        words.check_text(text)  # tokenizes only: a refusal costs no model call
+        vector = words.embed_texts([text])
+        embedded = time.perf_counter()
+        neighbours = self.search_vector(vector, k, window, None, collection)
+        return SearchResult(
+            neighbours,
+            embed_ms=(embedded - start) * 1000,
+            search_ms=(time.perf_counter() - embedded) * 1000,
             collection=collection,
             model=embedder.tag.model,
         )

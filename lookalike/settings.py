@@ -65,11 +65,12 @@ class Settings(BaseSettings):
         description="flush after this many written rows and when writes pause; 0 leaves it to Milvus. Milvus Lite "
         "scans unsealed rows on every search (the dedupe search runs once per batch): see docs/performance.md",
     )
-    duplicate_threshold: float = Field(
-        0.85,
+    duplicate_threshold: float | None = Field(
+        None,
         ge=0.0,
         le=1.0,
-        description="cosine similarity at which the nearest other object is marked duplicate_of (docs/architecture.md)",
+        description="cosine similarity at which the nearest other object is marked duplicate_of (docs/architecture.md);"
+        " unset: the calibrated one of the index's model family (lookalike/families.py), none for some families",
     )
 
     # --- model
@@ -141,6 +142,7 @@ class Settings(BaseSettings):
         "kafka_sasl_mechanism",
         "kafka_sasl_username",
         "kafka_ssl_cafile",
+        "duplicate_threshold",
         mode="before",
     )
     @classmethod

@@ -1,5 +1,8 @@
 """The torch engine: a timm backbone driven through towhee, for GPUs and for building exports.
 
+An ``open_clip:<arch>`` model (``lookalike.clip_engine``) runs here the same way: its image tower
+in the backbone's place, and its text tower beside it (``text``) for search by words.
+
 The model call runs inside a towhee pipeline (``pipe.input -> map -> output``) built from our own
 functions: towhee's hub operators download at run time and cannot work offline. Towhee stays behind
 this module; nothing else imports it. Images are prepared as on the ONNX path
@@ -18,10 +21,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from lookalike.clip_tokenizer import ClipTokenizer
 from lookalike.exported import ModelLoadError, weights_tag
+from lookalike.families import OPEN_CLIP, family
 from lookalike.preprocess import BoundedTransform, decode_size
 from lookalike.rows import ModelTag
 from lookalike.settings import Settings
+from lookalike.text_tower import TextTower
 from lookalike.weights import missing_weights
 
 log = logging.getLogger(__name__)
@@ -95,23 +101,49 @@ class TorchEngine:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device, half = device, device.startswith("cuda")
         weights = weights_tag(settings)
-        model = create_model(settings)
+        self.text: TextTower | None = None
+        self.text_model: Any = None
+        if family(settings.model) == OPEN_CLIP:
+            model, self.data_config, dim = self._clip(settings, device, half)
+        else:
+            model = create_model(settings)
+            self.data_config = dict(resolve_data_config({}, model=model))
+            # a model with a head after pooling (mobilenetv3's conv_head) outputs head_hidden_size, not num_features
+            dim = int(getattr(model, "head_hidden_size", None) or model.num_features)
         # channels-last lets oneDNN (CPU) and cuDNN pick their fast convolution kernels: mobilenetv2
         # runs about twice as fast on 2 CPU cores with the same outputs
         model.eval().to(device).to(memory_format=torch.channels_last)
         if half:
             model.half()
         self.model = model
-        self.data_config = dict(resolve_data_config({}, model=model))
         self.transform = BoundedTransform.from_config(self.data_config)
         self.decode_size = decode_size(self.data_config, settings.draft_decode)
         self.runner = TorchRunner(model, device, half)
-        # a model with a head after pooling (mobilenetv3's conv_head) outputs head_hidden_size, not num_features
-        dim = int(getattr(model, "head_hidden_size", None) or model.num_features)
         self.tag = ModelTag(model=settings.model, weights=weights, dim=dim)
         self.step = settings.infer_batch or (0 if half or device != "cpu" else 8)
         self._lock = threading.Lock()
         self._pipeline: Any = None  # built at the first batch: an export never needs towhee
+
+    def _clip(self, settings: Settings, device: str, half: bool) -> tuple[Any, dict[str, Any], int]:
+        """An open_clip model: its image tower (returned, as timm's backbone is) and its text tower."""
+        from lookalike.clip_engine import load_clip
+
+        parts = load_clip(settings)
+        self.text_model = parts.text.to(device)
+        if half:
+            self.text_model.half()
+        tokenizer = ClipTokenizer(parts.vocab, parts.context_length, settings.model)
+        self.text = TextTower(tokenizer, self.text_forward, parts.dim)
+        self.vocab = parts.vocab
+        return parts.image, dict(parts.data_config), parts.dim
+
+    def text_forward(self, ids: np.ndarray) -> np.ndarray:
+        """Token ids (n, context) int64 in, raw text features (n, dim) out."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.text_model(torch.from_numpy(np.ascontiguousarray(ids)).to(self.device))
+        return np.asarray(out.float().cpu().numpy())
 
     def _build_pipeline(self) -> Any:
         import warnings

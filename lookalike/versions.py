@@ -48,14 +48,14 @@ def is_physical(name: str) -> bool:
 def settings_for_tag(settings: Settings, tag: ModelTag, weights_path: str | None = None) -> Settings:
     """The settings that build the embedder a collection's tag records (for searches after a swap).
 
-    The tag names the weights' origin: ``timm-pretrained``, ``random-init:seed0`` or
+    The tag names the weights' origin: ``timm-pretrained`` (``open_clip-pretrained``), ``random-init:seed0`` or
     ``file:<name>:<digest>`` (the path comes from the collection's ``WEIGHTS_PATH_PROPERTY``, or
     from these settings when the file name matches). A ``+<runtime>`` suffix is left to the
     runtime setting; the caller checks that the loaded embedder's tag equals ``tag``.
     """
     origin = tag.weights.split("+", 1)[0]
     update: dict[str, Any] = {"model": tag.model}
-    if origin == "timm-pretrained":
+    if origin in ("timm-pretrained", "open_clip-pretrained"):
         update.update(weights=None, pretrained=True)
     elif origin.startswith("random-init"):
         update.update(weights=None, pretrained=False)

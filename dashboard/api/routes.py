@@ -4,6 +4,10 @@ the model and the Milvus and S3 calls never block the event loop.
 Keys may contain slashes, so ``/objects/{key:path}/similar`` and ``/objects/{key:path}/image`` are
 declared before ``/objects/{key:path}``, which would otherwise swallow them. The price: a key whose
 last segment is literally ``similar`` or ``image`` cannot be read with ``GET /v1/objects/{key}``.
+
+``POST /v1/search/text`` answers 409 on an index whose model embeds images only: the request is
+fine, the index's state is what stands in the way, and a reindex with a CLIP model changes it
+(docs/text-search.md). Text the model cannot read whole is a 422, like any other unusable parameter.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Request, Security, UploadFile
+from fastapi import APIRouter, Body, Depends, File, HTTPException, Path, Query, Request, Security, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from dashboard.api.auth import token_matches
-from dashboard.api.schemas import Duplicates, Group, ObjectRow, Problem, Result, Results
+from dashboard.api.schemas import Duplicates, Group, ObjectRow, Problem, Result, Results, TextQuery
 from dashboard.api.service import QueryService
-from lookalike.errors import BadInput
+from lookalike.duplicates import index_model
+from lookalike.errors import BadInput, BadText, NoTextTower, Unavailable
+from lookalike.families import calibrated_threshold, uncalibrated_message
 from lookalike.window import Window
 
 bearer = HTTPBearer(auto_error=False, scheme_name="token", description="LOOKALIKE_API_TOKEN")
@@ -86,6 +92,36 @@ def search(
     return Results(results=[Result.of(n) for n in found.neighbours], took_ms=round(found.took_ms, 2))
 
 
+TEXT_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": Problem, "description": "the body cannot be parsed as JSON"},
+    409: {
+        "model": Problem,
+        "description": "the index's model embeds images only (a timm backbone): the detail names it and the "
+        "reindex to a CLIP model that makes search by words possible (docs/text-search.md)",
+    },
+    422: {
+        "model": Problem,
+        "description": "text empty, only whitespace, or over the model's context (the detail names the token "
+        "count and the limit: text is refused, never cut); a field missing, out of range or malformed; or "
+        "since is after until",
+    },
+}
+
+
+@router.post("/search/text", response_model=Results, responses=TEXT_ERRORS)
+def search_text(svc: Service, query: Annotated[TextQuery, Body(description="what to look for, and where")]) -> Results:
+    """The indexed objects that best match a description in words, best first. Needs an index made by a
+    CLIP model (LOOKALIKE_MODEL=open_clip:<arch>), whose text tower embeds words into the images' space."""
+    limits = window(query.prefix, query.since, query.until)
+    try:
+        found = svc.search_text(query.text, query.k, limits)
+    except BadText as exc:
+        raise HTTPException(422, f"text: {exc}") from exc
+    except NoTextTower as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return Results(results=[Result.of(n) for n in found.neighbours], took_ms=round(found.took_ms, 2))
+
+
 @router.get(
     "/objects/{key:path}/similar",
     response_model=Results,
@@ -99,23 +135,51 @@ def similar(
     return Results(results=[Result.of(n) for n in found.neighbours], took_ms=round(found.took_ms, 2))
 
 
+def threshold_in_force(svc: QueryService) -> float:
+    """LOOKALIKE_DUPLICATE_THRESHOLD, else the calibrated one of the index's model family; a 409 naming
+    the model when there is none: the request is fine, the index's model is what has no scale yet."""
+    if svc.settings.duplicate_threshold is not None:
+        return svc.settings.duplicate_threshold
+    try:
+        model = index_model(svc.index(), svc.settings.model)
+    except Unavailable:
+        svc.forget_index()  # as every query does: a Milvus that comes back is reconnected to
+        raise
+    calibrated = calibrated_threshold(model)
+    if calibrated is None:
+        raise HTTPException(409, uncalibrated_message(model))
+    return calibrated
+
+
 @router.get(
     "/duplicates",
     response_model=Duplicates,
-    responses={422: {"model": Problem, "description": "threshold or limit out of range, or a cursor not issued here"}},
+    responses={
+        409: {
+            "model": Problem,
+            "description": "no threshold given, LOOKALIKE_DUPLICATE_THRESHOLD unset, and none calibrated for the "
+            "index's model family (a CLIP model): the detail names the model and how to calibrate one",
+        },
+        422: {"model": Problem, "description": "threshold or limit out of range, or a cursor not issued here"},
+    },
 )
 def duplicates(
     svc: Service,
     threshold: Annotated[
         float | None,
-        Query(ge=0.0, le=1.0, description="cosine similarity (default LOOKALIKE_DUPLICATE_THRESHOLD)"),
+        Query(
+            ge=0.0,
+            le=1.0,
+            description="cosine similarity (default LOOKALIKE_DUPLICATE_THRESHOLD, else the one calibrated for "
+            "the index's model family)",
+        ),
     ] = None,
     prefix: Prefix = "",
     limit: Annotated[int, Query(ge=1, le=500, description="groups per page")] = 100,
     cursor: Annotated[str | None, Query(max_length=4096, description="next_cursor of the previous page")] = None,
 ) -> Duplicates:
     """Groups of near-duplicates (objects linked by their duplicate_of marks), sorted, one page."""
-    t = svc.settings.duplicate_threshold if threshold is None else threshold
+    t = threshold_in_force(svc) if threshold is None else threshold
     try:
         groups, nxt = svc.duplicates(t, prefix, limit, cursor)
     except ValueError as exc:

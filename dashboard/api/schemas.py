@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 
 from lookalike.search import Neighbour
+
+# characters; far above what a CLIP text tower reads (77 tokens), so only the tokenizer's count,
+# which the refusal names, decides for any real description: this only keeps megabytes unread
+MAX_TEXT_CHARS = 4096
 
 
 def iso_ms(ms: int) -> str | None:
@@ -45,6 +49,37 @@ class Results(BaseModel):
     took_ms: float = Field(description="decode + embed + Milvus search, in this process")
 
 
+class TextQuery(BaseModel):
+    """The body of ``POST /v1/search/text``. Strict types: a number is not a text, nor a string a number."""
+
+    text: StrictStr = Field(
+        min_length=1,
+        max_length=MAX_TEXT_CHARS,
+        description="what the images should show, in words; text over the model's context (77 tokens for "
+        "CLIP) is refused with 422 naming the token count and the limit, never cut",
+        examples=["a red double-decker bus"],
+    )
+    k: StrictInt = Field(10, ge=1, le=100, description="how many neighbours, at most 100")
+    prefix: StrictStr = Field("", max_length=1024, description="only keys that start with this")
+    since: datetime | None = Field(None, description="uploaded at or after (ISO 8601; no zone means UTC)")
+    until: datetime | None = Field(None, description="uploaded at or before (ISO 8601; no zone means UTC)")
+
+    @field_validator("text")
+    @classmethod
+    def not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("is only whitespace: say in words what the images should show")
+        return text
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def iso_string(cls, value: object) -> object:
+        """An ISO 8601 string or null, as documented; a bare number is not taken as a Unix time."""
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be an ISO 8601 date-time string")
+        return value
+
+
 class ObjectRow(BaseModel):
     key: str
     bucket: str
@@ -54,7 +89,7 @@ class ObjectRow(BaseModel):
     uploaded_at: str | None
     last_modified: str | None = Field(description="the object's Last-Modified when it was indexed")
     indexed_at: str | None
-    model: str = Field(description="the timm model that made the vector")
+    model: str = Field(description="the model that made the vector (LOOKALIKE_MODEL: timm or open_clip:<arch>)")
     duplicate_of: str | None = Field(
         None, description="key of its nearest other object when that is a near-copy (LOOKALIKE_DUPLICATE_THRESHOLD)"
     )

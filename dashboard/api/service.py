@@ -1,5 +1,5 @@
-"""What the API does, free of HTTP: search by image bytes, search from an indexed object, read a row,
-make a thumbnail. The routes only translate these calls and their exceptions.
+"""What the API does, free of HTTP: search by image bytes, by words (a CLIP index), from an indexed
+object, read a row, make a thumbnail. The routes only translate these calls and their exceptions.
 
 One ``QueryService`` lives per process. The model is loaded once at start-up; the Milvus client is
 opened on first use and kept, so the API starts (and ``/healthz`` says what is missing) even while
@@ -27,6 +27,7 @@ from lookalike.net import connects
 from lookalike.search import Neighbour, Searcher
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
+from lookalike.text_search import text_tower
 from lookalike.window import Window
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,14 @@ class QueryService:
         embedder: Embedder,
         store: ObjectStore | None = None,
         milvus_timeout: float = 10.0,
+        open_index: Callable[[], VectorIndex] | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store or ObjectStore(settings)
         self.milvus_timeout = milvus_timeout
+        # how the Milvus client is made: VectorIndex by default, an in-memory fake in unit tests
+        self.open_index = open_index or (lambda: VectorIndex(settings, timeout=milvus_timeout))
         self._searcher: Searcher | None = None
         self._lock = threading.Lock()
         self.dead_letters = DeadLetterLog(settings)  # read on the first 404 only
@@ -100,7 +104,7 @@ class QueryService:
         with self._lock:
             if self._searcher is not None:
                 return self._searcher
-            index = VectorIndex(self.settings, timeout=self.milvus_timeout)
+            index = self.open_index()
             try:
                 if not index.exists():
                     index.close()
@@ -136,6 +140,19 @@ class QueryService:
         if neighbours is None:  # nothing indexed: still refuse what is not a usable image
             image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=self.embedder.decode_size)
             self.embedder.embed([image])
+            neighbours = []
+        return Found(neighbours, (time.perf_counter() - start) * 1000)
+
+    def search_text(self, text: str, k: int, window: Window) -> Found:
+        """Neighbours of a description in words, best first. Raises ``NoTextTower`` (the index's model
+        embeds images only) or ``BadText`` (empty, or over the text tower's context)."""
+        start = time.perf_counter()
+        limits = self.window(window)
+        neighbours = self._use(lambda s: s.search_text(text, k, limits).neighbours, None)
+        if neighbours is None:  # nothing indexed: still refuse what the model could never search for
+            words = text_tower(self.embedder, self.embedder.tag.model)
+            words.check_text(text)
+            words.embed_texts([text])
             neighbours = []
         return Found(neighbours, (time.perf_counter() - start) * 1000)
 

@@ -13,7 +13,14 @@ The set is built from the sample data, in memory, with the worker's model and de
 For each threshold: precision = found / (found + false pairs), where a copy whose nearest is not its
 original also counts as a false pair, and recall = found / copies. The default threshold is chosen
 by a stated rule: the highest recall whose precision is at least ``--min-precision`` (ties: the
-higher threshold). Progress goes to stderr; ``--json`` prints one object.
+higher threshold), i.e. the lowest threshold on the grid that reaches that precision unless a higher
+one keeps the same recall. Progress goes to stderr; ``--json`` prints one object.
+
+It is also how a model family gets its threshold (``lookalike.families``): ``--model`` runs it with
+any ``LOOKALIKE_MODEL`` value (``open_clip:ViT-B-32`` with ``LOOKALIKE_WEIGHTS`` naming its weights),
+and the output ends with the line that puts the result in force (``calibrate``). When no threshold
+on the grid reaches the precision, it says so and exits 1: a threshold below it would mark distinct
+images as copies. ``--random-init`` runs the plumbing with random weights; its number means nothing.
 """
 
 from __future__ import annotations
@@ -32,10 +39,12 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from infra.evaluation.dataset import Item, load_dataset
 from lookalike.embedder import Embedder, TimmEmbedder
+from lookalike.families import CALIBRATED_THRESHOLDS, family
 from lookalike.imaging import decode_image
 from lookalike.settings import Settings
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "reverse_image_search"
+GRID = [round(0.5 + 0.01 * i, 2) for i in range(50)]  # 0.50 to 0.99: the thresholds tried
 
 
 def _crop(im: Image.Image) -> Image.Image:
@@ -118,10 +127,54 @@ def curve(s: Scores, thresholds: list[float]) -> list[dict[str, Any]]:
     return rows
 
 
-def choose(rows: list[dict[str, Any]], min_precision: float) -> dict[str, Any]:
-    """Highest recall with precision >= ``min_precision``; ties go to the higher threshold."""
-    ok = [r for r in rows if r["precision"] >= min_precision] or rows
-    return max(ok, key=lambda r: (r["recall"], r["threshold"]))
+def choose(rows: list[dict[str, Any]], min_precision: float) -> dict[str, Any] | None:
+    """Highest recall with precision >= ``min_precision``; ties go to the higher threshold. None when
+    no row reaches the precision: the highest recall below it would be a threshold that misleads."""
+    ok = [r for r in rows if r["precision"] >= min_precision]
+    return max(ok, key=lambda r: (r["recall"], r["threshold"])) if ok else None
+
+
+def calibrate(s: Scores, model: str, min_precision: float, thresholds: list[float] = GRID) -> dict[str, Any]:
+    """The threshold ``choose`` picks on the curve of these scored pairs, and what puts it in force:
+    ``set`` (one deployment: the variable) and ``record`` (every index of the family: the line for
+    ``lookalike.families.CALIBRATED_THRESHOLDS``). ``threshold`` None when no threshold reaches it."""
+    pick = choose(curve(s, thresholds), min_precision)
+    fam = family(model)
+    out: dict[str, Any] = {
+        "model": model,
+        "family": fam,
+        "min_precision": min_precision,
+        "family_threshold": CALIBRATED_THRESHOLDS.get(fam),
+        "threshold": None,
+        "precision": None,
+        "recall": None,
+        "set": None,
+        "record": None,
+    }
+    if pick is not None:
+        t = pick["threshold"]
+        out |= {"threshold": t, "precision": pick["precision"], "recall": pick["recall"]}
+        out |= {"set": f"LOOKALIKE_DUPLICATE_THRESHOLD={t}", "record": f'CALIBRATED_THRESHOLDS["{fam}"] = {t}'}
+    return out
+
+
+def calibration_lines(c: dict[str, Any]) -> list[str]:
+    """What the run prints last: the threshold and its recall, and how to put it in force."""
+    head = f"{c['model']} (family {c['family']})"
+    if c["threshold"] is None:
+        return [f"{head}: no threshold from {GRID[0]} to {GRID[-1]} reaches precision {c['min_precision']}"]
+    lines = [
+        f"{head}: threshold {c['threshold']} (precision {c['precision']}, recall {c['recall']}; "
+        f"rule: highest recall with precision >= {c['min_precision']})",
+    ]
+    if c["family_threshold"] == c["threshold"]:
+        return [*lines, f"the family's calibrated threshold is {c['family_threshold']} already: nothing to set"]
+    was = "none" if c["family_threshold"] is None else c["family_threshold"]
+    return [
+        *lines,
+        f"to use it, set {c['set']}",
+        f"or record it for every {c['family']} model (now {was}) in lookalike/families.py: {c['record']}",
+    ]
 
 
 def score(
@@ -162,12 +215,14 @@ def build_report(
     embedder: Embedder,
     s: Scores,
     rows: list[dict[str, Any]],
-    pick: dict[str, Any],
+    pick: dict[str, Any] | None,
     *,
     gallery: int,
     min_precision: float,
 ) -> dict[str, Any]:
-    """The run's JSON object: the chosen threshold, the evidence for it, and the whole curve."""
+    """The run's JSON object: the chosen threshold, the evidence for it, the whole curve, and the
+    calibration (``calibrate``); the chosen fields are None when no threshold reaches the precision."""
+    chosen = pick or {"threshold": None, "precision": None, "recall": None}
     return {
         "model": embedder.tag.model,
         "weights": embedder.tag.weights,
@@ -175,51 +230,73 @@ def build_report(
         "copies": len(s.copy_sim),
         "negatives": len(s.neg_sim),
         "rule": f"highest recall with precision >= {min_precision}",
-        "threshold": pick["threshold"],
-        "precision": pick["precision"],
-        "recall": pick["recall"],
-        "recall_by_edit": recall_by_edit(s, pick["threshold"]),
+        "threshold": chosen["threshold"],
+        "precision": chosen["precision"],
+        "recall": chosen["recall"],
+        "recall_by_edit": recall_by_edit(s, chosen["threshold"]) if pick is not None else None,
         "copies_nearest_is_original": round(float(np.mean(s.copy_right)), 4),
         "negative_similarity_max": round(float(np.max(s.neg_sim)), 4),
         "curve": rows,
+        "calibration": calibrate(s, embedder.tag.model, min_precision),
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m infra.evaluation.dupes", description=__doc__.splitlines()[0])
     p.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="folder with train/ and test/")
     p.add_argument("--per-class", type=int, default=2, help="originals per class that get edited copies")
     p.add_argument("--min-precision", type=float, default=0.995, help="the rule: highest recall at this precision")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="a LOOKALIKE_MODEL value (mobilenetv2_100, open_clip:ViT-B-32); default: LOOKALIKE_MODEL. "
+        "Its weights: LOOKALIKE_WEIGHTS, else the library's download",
+    )
+    p.add_argument("--random-init", action="store_true", help="random weights: plumbing only, the number means nothing")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def run_settings(args: argparse.Namespace) -> Settings:
+    """LOOKALIKE_* settings, with the model and weights the arguments ask for."""
     settings = Settings()
-    data = load_dataset(args.dataset.resolve())
+    update: dict[str, Any] = {}
+    if args.model:
+        update["model"] = args.model
+    if args.random_init:
+        update |= {"pretrained": False, "weights": None}
+    return settings.model_copy(update=update) if update else settings
+
+
+def edited_sources(train: list[Item], per_class: int) -> list[Item]:
+    """The first ``per_class`` gallery images of every class (by key): the originals that get copies."""
     by_class: dict[str, list[Item]] = {}
-    for it in data.train:
+    for it in train:
         by_class.setdefault(it.label, []).append(it)
-    sources = [
-        it for label in sorted(by_class) for it in sorted(by_class[label], key=lambda i: i.key)[: args.per_class]
-    ]
+    return [it for label in sorted(by_class) for it in sorted(by_class[label], key=lambda i: i.key)[:per_class]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    settings = run_settings(args)
+    data = load_dataset(args.dataset.resolve())
 
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     embedder = TimmEmbedder(settings)
     embedder.load()
-    s = score(embedder, settings, data.train, sources, data.test, say)
-    thresholds = [round(0.5 + 0.01 * i, 2) for i in range(50)]
-    rows = curve(s, thresholds)
+    s = score(embedder, settings, data.train, edited_sources(data.train, args.per_class), data.test, say)
+    rows = curve(s, GRID)
     pick = choose(rows, args.min_precision)
     report = build_report(embedder, s, rows, pick, gallery=len(data.train), min_precision=args.min_precision)
     if args.json:
         print(json.dumps(report))
     else:
-        print(
-            f"threshold {pick['threshold']} ({report['rule']}): precision {pick['precision']}, recall {pick['recall']}"
-        )
         for r in rows:
             print(f"{r['threshold']:.2f}  P {r['precision']:.4f}  R {r['recall']:.4f}  F1 {r['f1']:.4f}")
-    return 0
+        print("\n".join(calibration_lines(report["calibration"])))
+    return 0 if pick is not None else 1
 
 
 if __name__ == "__main__":

@@ -158,6 +158,7 @@ class Build:
 
     def _report(self) -> None:
         index = VectorIndex(self.target)
+        failures = 0
         try:
             while not self.stop.wait(1.0):
                 try:
@@ -171,7 +172,8 @@ class Build:
                     }
                     write_migration(self.settings, progress)
                 except Exception as exc:  # progress is informative: a failed read skips one report
-                    log.debug("progress report skipped: %s", exc)
+                    failures += 1
+                    log.log(logging.WARNING if failures == 1 else logging.DEBUG, "progress report skipped: %r", exc)
         finally:
             index.close()
 
@@ -231,10 +233,19 @@ def reindex(settings: Settings, model: str, weights: Path | None, pretrained: bo
             build.wait_caught_up(time.monotonic() + CATCH_UP_S)
         finally:
             build.close()
+        summary.vectors = _count(target_settings)  # after the catch-up: what the swapped-in version holds
     finally:
         base.close()
     summary.seconds = round(time.monotonic() - started, 1)
     return summary
+
+
+def _count(target: Settings) -> int:
+    index = VectorIndex(target)
+    try:
+        return index.count()
+    finally:
+        index.close()
 
 
 def _fill(build: Build, progress: bool) -> Summary:
@@ -254,11 +265,6 @@ def _fill(build: Build, progress: bool) -> Summary:
             break
         if time.monotonic() > deadline:
             raise ReindexError("the new collection did not settle to equal the bucket in time; nothing swapped")
-    index = VectorIndex(target)
-    try:
-        vectors = index.count()
-    finally:
-        index.close()
     return Summary(
         alias=build.settings.collection,
         previous="",
@@ -266,7 +272,7 @@ def _fill(build: Build, progress: bool) -> Summary:
         model=build.embedder.tag.model,
         weights=build.embedder.tag.weights,
         objects=report.unchanged + report.failed,
-        vectors=vectors,
+        vectors=_count(target),
         added=report.added,
         updated=report.updated,
         removed=report.removed,

@@ -43,7 +43,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         ),
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--model", default=None, help="timm model name of the new version (no default: required to build)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="the new version's model: a timm name, or open_clip:<arch> for search by words (no default: required to build)",
+    )
     weights = p.add_mutually_exclusive_group()
     weights.add_argument(
         "--weights",

@@ -21,6 +21,7 @@ import pytest
 
 from infra.local.status import index_report
 from infra.reindex import build, switch
+from lookalike.embedder import TimmEmbedder
 from lookalike.errors import ModelMismatch
 from lookalike.index import VectorIndex
 from lookalike.migration import read_migration
@@ -105,7 +106,18 @@ def stage(servers: dict[str, str], embedder: Any, tmp_path: Path) -> Iterator[An
             _READERS.clear()
 
 
-def test_reindex_swaps_models_live_and_rolls_back(stage: Any, tmp_path: Path) -> None:
+class GatedEmbedder(TimmEmbedder):
+    """The rerun's embedder, held at its first batch until the test has changed the bucket: the
+    changes land while the build is filling, however little the killed run left it to do."""
+
+    gate = threading.Event()
+
+    def embed_prepared(self, batch: Any) -> Any:
+        assert self.gate.wait(120), "the test never opened the gate"
+        return super().embed_prepared(batch)
+
+
+def test_reindex_swaps_models_live_and_rolls_back(stage: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     s = stage.settings
     images = dataset_images(N_IMAGES + 8)
     live, _ = _worker(s, stage.embedder)
@@ -119,6 +131,8 @@ def test_reindex_swaps_models_live_and_rolls_back(stage: Any, tmp_path: Path) ->
         before = searcher.search_bytes(query, k=5)
         assert before.model == "mobilenetv2_100" and before.neighbours[0].key == "img/007.jpg"
         _crash_mid_build(s, tmp_path)
+        GatedEmbedder.gate.clear()
+        monkeypatch.setattr(build, "TimmEmbedder", GatedEmbedder)
         summary, answers = _rerun_while_searching(stage, searcher, query, images)
 
         assert summary.resumed and summary.collection == f"{s.collection}__v2" and summary.model == NEW_MODEL
@@ -173,7 +187,10 @@ def _rerun_while_searching(
     result: dict[str, Any] = {}
     rerun = Thread(lambda stop: result.update(summary=build.reindex(s, NEW_MODEL, None, False, progress=False)))
     rerun.start()
-    migration = wait_for(lambda: read_migration(s), 180, interval=0.1, what="the rerun's build")
+    wait_for(lambda: read_migration(s) or rerun.errors, 180, interval=0.1, what="the rerun's build")
+    assert not rerun.errors, rerun.errors
+    migration = read_migration(s)
+    assert migration is not None
     assert migration["target"] == f"{s.collection}__v2" and migration["model"] == NEW_MODEL
     report = index_report(s)  # what `lookalike stack status --json` prints under "index" while Milvus is up
     assert (report["alias"], report["collection"]) == (s.collection, f"{s.collection}__v1")
@@ -185,6 +202,7 @@ def _rerun_while_searching(
     for i in range(3):
         store.put_file(s.bucket, f"img/{100 + i:03d}.jpg", images[i], "image/jpeg")  # overwrite
         remove_object(store, s.bucket, f"img/{120 + i:03d}.jpg")
+    GatedEmbedder.gate.set()  # the build goes on: it has not finished filling, so it sees every change
     assert rerun.thread is not None
     rerun.thread.join(300)
     assert not rerun.errors, rerun.errors
@@ -195,8 +213,6 @@ def _rerun_while_searching(
 
 def _old_worker_refuses_new_one_takes_over(stage: Any, live: Thread, image: Path) -> None:
     """The old-model worker refuses to write into the new version; a new-model one takes over."""
-    from lookalike.embedder import TimmEmbedder
-
     s = stage.settings
     stage.store.put_file(s.bucket, "late.jpg", image, "image/jpeg")
     wait_for(lambda: live.errors, 60, what="the old worker's refusal")
