@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--model",
         default=None,
-        help="the new version's model: a timm name, or open_clip:<arch> for search by words (no default: required to build)",
+        help="the new version's model: timm's name, or open_clip:<arch> to search by words (no default: required)",
     )
     weights = p.add_mutually_exclusive_group()
     weights.add_argument(
