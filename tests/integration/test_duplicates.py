@@ -20,6 +20,7 @@ from urllib.parse import quote
 import pytest
 from PIL import Image, ImageOps
 
+from lookalike.families import duplicate_threshold
 from tests.conftest import Pipeline, open_pipeline
 from tests.helpers import CLI, DATASET, remove_object, wait_for
 
@@ -95,10 +96,13 @@ def cli_groups(p: Pipeline, *args: str) -> dict[str, Any]:
 def test_copy_is_marked_distinct_same_class_image_is_not(dup: Pipeline) -> None:
     b = dup.settings.bucket  # type: ignore[attr-defined]
     got = rows(dup)
+    settings = dup.settings  # type: ignore[attr-defined]
+    threshold = duplicate_threshold(settings.duplicate_threshold, settings.model)  # what the worker used
+    assert threshold is not None
     for cls in ("banana", "ambulance"):
         copy = got[f"{b}/{cls}/copy.jpg"]
         assert copy["duplicate_of"] == f"{b}/{cls}/original.jpg"
-        assert copy["duplicate_score"] >= dup.settings.duplicate_threshold  # type: ignore[attr-defined]
+        assert copy["duplicate_score"] >= threshold
         assert got[f"{b}/{cls}/distinct.jpg"]["duplicate_of"] == ""
         assert got[f"{b}/{cls}/original.jpg"]["duplicate_of"] == ""  # indexed before its copy existed
 
