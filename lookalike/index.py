@@ -321,3 +321,13 @@ class VectorIndex(RowQueries):
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """A client method by name, through ``lookalike.milvus.call`` (for ``Versions``)."""
         return self.conn.call(method, *args, **kwargs)
+
+
+def count_rows(settings: Settings) -> int:
+    """How many rows the collection ``settings`` names holds, on a connection of its own that is
+    closed on the way out (for tools that count once: the bench, a reindex's summary)."""
+    index = VectorIndex(settings)
+    try:
+        return index.count()
+    finally:
+        index.close()

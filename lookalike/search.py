@@ -154,16 +154,9 @@ class Searcher:
         image = decode_image(data, max_pixels=self.settings.max_image_pixels, min_side=embedder.decode_size)
         decoded = time.perf_counter()
         vector = embedder.embed([image])
-        embedded = time.perf_counter()
-        neighbours = self.search_vector(vector, k, window, exclude_id, collection)
-        return SearchResult(
-            neighbours,
-            embed_ms=(embedded - decoded) * 1000,
-            search_ms=(time.perf_counter() - embedded) * 1000,
-            decode_ms=(decoded - start) * 1000,
-            collection=collection,
-            model=embedder.tag.model,
-        )
+        embed_ms = (time.perf_counter() - decoded) * 1000
+        decode_ms = (decoded - start) * 1000
+        return self._answer(vector, k, window, exclude_id, collection, embedder.tag.model, embed_ms, decode_ms)
 
     def search_text(self, text: str, k: int = 10, window: Window | None = None) -> SearchResult:
         """Neighbours of a description in words, embedded by the text tower of the model the index
@@ -174,15 +167,26 @@ class Searcher:
         words = text_tower(embedder, embedder.tag.model)
         words.check_text(text)  # tokenizes only: a refusal costs no model call
         vector = words.embed_texts([text])
-        embedded = time.perf_counter()
-        neighbours = self.search_vector(vector, k, window, None, collection)
-        return SearchResult(
-            neighbours,
-            embed_ms=(embedded - start) * 1000,
-            search_ms=(time.perf_counter() - embedded) * 1000,
-            collection=collection,
-            model=embedder.tag.model,
-        )
+        embed_ms = (time.perf_counter() - start) * 1000
+        return self._answer(vector, k, window, None, collection, embedder.tag.model, embed_ms)
+
+    def _answer(
+        self,
+        vector: np.ndarray,
+        k: int,
+        window: Window | None,
+        exclude_id: str | None,
+        collection: str,
+        model: str,
+        embed_ms: float,
+        decode_ms: float = 0.0,
+    ) -> SearchResult:
+        """The neighbours of a query vector in ``collection``, timed: the one result assembly that
+        image and text queries share, so both report the same fields."""
+        started = time.perf_counter()
+        neighbours = self.search_vector(vector, k, window, exclude_id, collection)
+        search_ms = (time.perf_counter() - started) * 1000
+        return SearchResult(neighbours, embed_ms, search_ms, decode_ms, collection, model)
 
     def similar(self, object_id: str, k: int = 10, window: Window | None = None) -> list[Neighbour] | None:
         """More like an indexed object, by its stored vector, the object itself left out; ``None``

@@ -30,6 +30,7 @@ from infra.bench.seed import seed_way
 from infra.bench.stats import StageTotals, rate, stage_delta, stage_report, stage_totals, summarise, targets
 from infra.bench.workers import BenchError, Workers, bench_stack, server_pids, startup_parts, upload_all
 from lookalike.embedder import Embedder, TimmEmbedder
+from lookalike.index import count_rows
 from lookalike.settings import Settings
 
 Say = Callable[[str], None]
@@ -148,7 +149,7 @@ def phase_live(
     For photos (``prefix`` "photo_") the same on the same stack: fresh workers, whose group resumes
     after the thumbnails' committed offsets, and counts on top of the rows already there.
     """
-    base_count = _count(s) if prefix else 0
+    base_count = count_rows(s) if prefix else 0
     say(f"(b) {prefix}ingest: uploading {len(images)} images with no worker running")
     report[f"{prefix}upload_s"] = round(upload_all(s, images), 2)
     workers = Workers(s, env)
@@ -183,16 +184,6 @@ def phase_live(
         report[f"{prefix}worker_peak_rss_mb"] = round(max(rss), 1) if rss else None
     finally:
         workers.stop()
-
-
-def _count(s: Settings) -> int:
-    from lookalike.index import VectorIndex
-
-    index = VectorIndex(s)
-    try:
-        return index.count()
-    finally:
-        index.close()
 
 
 def _ingest_into(

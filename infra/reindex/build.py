@@ -35,7 +35,7 @@ from consumers.runner import Worker
 from infra.reindex.switch import ReindexError, current_target, remember_weights, swap
 from lookalike.bus import group_offsets, make_consumer
 from lookalike.embedder import TimmEmbedder
-from lookalike.index import VectorIndex
+from lookalike.index import VectorIndex, count_rows
 from lookalike.migration import clear_migration, write_migration
 from lookalike.rows import ModelTag
 from lookalike.settings import Settings
@@ -233,19 +233,11 @@ def reindex(settings: Settings, model: str, weights: Path | None, pretrained: bo
             build.wait_caught_up(time.monotonic() + CATCH_UP_S)
         finally:
             build.close()
-        summary.vectors = _count(target_settings)  # after the catch-up: what the swapped-in version holds
+        summary.vectors = count_rows(target_settings)  # after the catch-up: what the swapped-in version holds
     finally:
         base.close()
     summary.seconds = round(time.monotonic() - started, 1)
     return summary
-
-
-def _count(target: Settings) -> int:
-    index = VectorIndex(target)
-    try:
-        return index.count()
-    finally:
-        index.close()
 
 
 def _fill(build: Build, progress: bool) -> Summary:
@@ -272,7 +264,7 @@ def _fill(build: Build, progress: bool) -> Summary:
         model=build.embedder.tag.model,
         weights=build.embedder.tag.weights,
         objects=report.unchanged + report.failed,
-        vectors=_count(target),
+        vectors=count_rows(target),
         added=report.added,
         updated=report.updated,
         removed=report.removed,

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,33 +20,13 @@ from PIL import Image
 
 from infra import cli
 from lookalike.errors import Unavailable
-from tests.helpers import free_port
+from tests.unit.search_cli_support import NoModel, answer, isolated, run, served  # noqa: F401  (isolated: autouse)
 
 
 def jpeg() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 30, 30)).save(out, "JPEG")
     return out.getvalue()
-
-
-class NoModel:
-    """Stands for ``Searcher``: any construction means the model was being loaded."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise AssertionError("the model must not load")
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No .env of the checkout, no API on the default port: an API port nothing listens on."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LOOKALIKE_API_PORT", str(free_port()))
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    rc = cli.main(["search", *argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.mark.parametrize(
@@ -83,12 +62,7 @@ class FakeApi(BaseHTTPRequestHandler):
         result = {"key": "cats/1.jpg", "bucket": "images", "score": 0.97, "etag": "e", "size": 10}
         body = {"results": [{**result, "content_type": "image/jpeg", "uploaded_at": "2026-01-02T03:04:05.000Z"}]}
         doc = body if self.status == 200 else {"detail": "missing or wrong bearer token"}
-        data = json.dumps({**doc, "took_ms": 12.5}).encode()
-        self.send_response(self.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        answer(self, self.status, {**doc, "took_ms": 12.5})
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -96,17 +70,9 @@ class FakeApi(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeApi]]:
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), FakeApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("LOOKALIKE_API_PORT", str(port))
-    monkeypatch.setenv("LOOKALIKE_API_TOKEN", "t0ken")
     FakeApi.status, FakeApi.seen = 200, []
-    try:
+    with served(FakeApi, monkeypatch):
         yield FakeApi
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_running_api_answers_and_no_model_loads(

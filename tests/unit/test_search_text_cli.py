@@ -9,9 +9,8 @@ range that holds nothing, empty text (refused before any API call or model load)
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,30 +20,10 @@ from infra import cli
 from lookalike.search import Searcher
 from lookalike.text_search import images_only
 from lookalike.window import Window
-from tests.helpers import free_port
+from tests.unit.search_cli_support import NoModel, answer, isolated, run, served  # noqa: F401  (isolated: autouse)
 from tests.unit.text_fakes import CONTEXT, SearchIndex, WordsEmbedder, colour_rows
 
 RESULT = {"key": "cats/1.jpg", "bucket": "images", "score": 0.31, "etag": "e", "size": 10, "content_type": "image/png"}
-
-
-class NoModel:
-    """Stands for ``Searcher``: any construction means the model was being loaded."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise AssertionError("the model must not load")
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No .env of the checkout, no API on the default port: an API port nothing listens on."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LOOKALIKE_API_PORT", str(free_port()))
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    rc = cli.main(["search", *argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 class TextApi(BaseHTTPRequestHandler):
@@ -58,12 +37,7 @@ class TextApi(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         is_json = self.headers["Content-Type"] == "application/json"
         TextApi.seen.append({"path": self.path, "body": json.loads(body) if is_json else len(body)})
-        data = json.dumps(self.doc).encode()
-        self.send_response(self.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        answer(self, self.status, self.doc)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -71,18 +45,10 @@ class TextApi(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[TextApi]]:
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), TextApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("LOOKALIKE_API_PORT", str(port))
-    monkeypatch.setenv("LOOKALIKE_API_TOKEN", "t0ken")
     TextApi.status, TextApi.doc, TextApi.seen = 200, {"results": [RESULT], "took_ms": 3.0}, []
     monkeypatch.setattr("lookalike.search.Searcher", NoModel)
-    try:
+    with served(TextApi, monkeypatch):
         yield TextApi
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_text_goes_to_the_api_as_json_with_every_filter(api: type[TextApi], capsys: Any) -> None:
