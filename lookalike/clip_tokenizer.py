@@ -31,6 +31,7 @@ import numpy as np
 import regex
 
 from lookalike.errors import BadText
+from lookalike.text_search import EMPTY_TEXT
 
 START, END = "<start_of_text>", "<end_of_text>"
 END_OF_WORD = "</w>"
@@ -135,7 +136,7 @@ class ClipTokenizer:
     def _checked_ids(self, text: str) -> list[int]:
         cleaned = clean(text)  # ftfy may turn a control character into text ("\x85" is "…")
         if not cleaned:
-            raise BadText("the text is empty: write a few words describing the images to find")
+            raise BadText(EMPTY_TEXT)
         ids, exact = self._bounded_ids(cleaned)
         if not ids:
             raise BadText(f"the text {text[:40]!r} has nothing to read once cleaned: write a few words")

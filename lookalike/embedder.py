@@ -181,11 +181,11 @@ class TimmEmbedder:
     @property
     def has_text(self) -> bool:
         """Whether the model embeds text into its image space (an ``open_clip:<arch>`` model, loaded)."""
-        return self._engine is not None and getattr(self._engine, "text", None) is not None
+        return self._engine is not None and bool(self._engine.has_text)
 
     def _text(self) -> TextTower:
         assert self._engine is not None, "load() first"
-        tower: TextTower | None = getattr(self._engine, "text", None)
+        tower: TextTower | None = self._engine.text
         if tower is None:
             raise NoTextTower(images_only(self.model_name))
         return tower

@@ -81,16 +81,32 @@ class OnnxEngine:
             self.runner = OnnxRunner(exported.path, threads)
         except Exception as exc:  # onnxruntime raises its own exception types for a bad graph
             raise ModelLoadError(f"ONNX Runtime cannot load {exported.path}: {type(exc).__name__}: {exc}") from exc
-        self.text: TextTower | None = None
-        if exported.text_path is not None:
-            try:
-                self.text = text_tower(exported, OnnxRunner(exported.text_path, threads))
-            except Exception as exc:  # as for the image graph
-                raise ModelLoadError(f"cannot load {exported.text_path}: {type(exc).__name__}: {exc}") from exc
         self.tag: ModelTag = exported.tag
         self.decode_size = decode_size(exported.data_config, draft_decode)
         self.step = infer_batch or CPU_STEP
         self._lock = threading.Lock()
+        self._threads = threads
+        self._text: TextTower | None = None
+
+    @property
+    def has_text(self) -> bool:
+        """Whether the export carries a text tower (a CLIP model's), loaded or not."""
+        return self.exported.text_path is not None
+
+    @property
+    def text(self) -> TextTower | None:
+        """The text tower, loaded at its first use: a worker embeds images only and never pays for
+        it (a CLIP text graph is as large as its image graph). Raises ``ModelLoadError``."""
+        path = self.exported.text_path
+        if path is None:
+            return None
+        with self._lock:
+            if self._text is None:
+                try:
+                    self._text = text_tower(self.exported, OnnxRunner(path, self._threads))
+                except Exception as exc:  # onnxruntime's own types, as for the image graph
+                    raise ModelLoadError(f"cannot load {path}: {type(exc).__name__}: {exc}") from exc
+            return self._text
 
     def prepare(self, image: Image.Image) -> np.ndarray:
         return self.transform(image)

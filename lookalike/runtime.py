@@ -109,8 +109,7 @@ def export_model(settings: Settings, *, force: bool = False) -> Exported:
             model=engine.tag.model, weights=engine.tag.weights, dim=engine.tag.dim, sha256="", onnx="",
             data_config=_jsonable(engine.data_config), distance=distance, made_with=_made_with(settings), text=text,
         )  # fmt: skip
-        vocab = getattr(engine, "vocab", None)
-        stored = write_export(settings.model_cache, path, exported, text_path if text else None, vocab)
+        stored = write_export(settings.model_cache, path, exported, text_path if text else None, engine.vocab)
     log.info("exported %s (%s) to %s: cosine distance to torch %.1e",
              stored.model, stored.weights, stored.path, distance)  # fmt: skip
     return stored

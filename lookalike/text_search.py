@@ -24,6 +24,8 @@ from lookalike.rows import ModelTag
 CLIP_EXAMPLE = "open_clip:ViT-B-32"
 REINDEX_TO_CLIP = f"lookalike reindex --model {CLIP_EXAMPLE}"
 GUIDE = "docs/text-search.md"
+SAY_IN_WORDS = "say in words what the images should show"
+EMPTY_TEXT = f"the text is empty: {SAY_IN_WORDS}"  # the CLI, the API and the tokenizer say the same
 
 
 class TextEmbedder(Protocol):
@@ -64,4 +66,4 @@ def text_tower(embedder: object, model: str) -> TextEmbedder:
 def refuse_blank(text: str) -> None:
     """``BadText`` for a text with nothing to search for, before any model or server is asked."""
     if not text.strip():
-        raise BadText("the text is empty: say in words what the images should show")
+        raise BadText(EMPTY_TEXT)

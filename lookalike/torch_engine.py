@@ -103,6 +103,7 @@ class TorchEngine:
         weights = weights_tag(settings)
         self.text: TextTower | None = None
         self.text_model: Any = None
+        self.vocab: Path | None = None  # the text tower's BPE vocabulary (the export copies it)
         if family(settings.model) == OPEN_CLIP:
             model, self.data_config, dim = self._clip(settings, device, half)
         else:
@@ -136,6 +137,10 @@ class TorchEngine:
         self.text = TextTower(tokenizer, self.text_forward, parts.dim)
         self.vocab = parts.vocab
         return parts.image, dict(parts.data_config), parts.dim
+
+    @property
+    def has_text(self) -> bool:
+        return self.text is not None
 
     def text_forward(self, ids: np.ndarray) -> np.ndarray:
         """Token ids (n, context) int64 in, raw text features (n, dim) out."""

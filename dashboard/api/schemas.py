@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 
 from lookalike.search import Neighbour
+from lookalike.text_search import SAY_IN_WORDS
 
 # characters; far above what a CLIP text tower reads (77 tokens), so only the tokenizer's count,
 # which the refusal names, decides for any real description: this only keeps megabytes unread
@@ -68,7 +69,7 @@ class TextQuery(BaseModel):
     @classmethod
     def not_blank(cls, text: str) -> str:
         if not text.strip():
-            raise ValueError("is only whitespace: say in words what the images should show")
+            raise ValueError(f"is only whitespace: {SAY_IN_WORDS}")
         return text
 
     @field_validator("since", "until", mode="before")
