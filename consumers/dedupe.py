@@ -17,8 +17,8 @@ Similarities are inner products of unit vectors, i.e. cosine similarity.
 
 The threshold follows the model the worker writes with (``lookalike.families``): the configured one,
 else its family's calibrated one. A family with none (a CLIP model before its calibration) gets no
-threshold: the stage then marks nothing and searches nothing, rather than guessing a scale, and the
-worker says so once in its log (``dedupe_for``).
+stage at all (``dedupe_for`` returns None): nothing is marked and nothing searched, rather than a
+guessed scale, and the worker says so once in its log.
 """
 
 from __future__ import annotations
@@ -51,10 +51,9 @@ def _marked(row: IndexRow, best: Nearest, threshold: float) -> IndexRow:
 
 
 class Dedupe:
-    """Marks near-copies against ``lookup`` (``lookalike.index.VectorIndex``) at ``threshold``;
-    with ``threshold`` None, marks nothing and never calls ``lookup``."""
+    """Marks near-copies against ``lookup`` (``lookalike.index.VectorIndex``) at ``threshold``."""
 
-    def __init__(self, lookup: DuplicateLookup, threshold: float | None) -> None:
+    def __init__(self, lookup: DuplicateLookup, threshold: float) -> None:
         self.lookup = lookup
         self.threshold = threshold
 
@@ -63,8 +62,7 @@ class Dedupe:
 
         ``new``: ids of ``rows`` that were not indexed when planned (nothing can be marked as their
         copy); every other id of the batch, and every deleted one, has its copies re-checked."""
-        threshold = self.threshold
-        if threshold is None or not self.lookup.has_duplicates or (not rows and not deleted):
+        if not self.lookup.has_duplicates or (not rows and not deleted):
             return list(rows)
         fresh = set(new)
         touched = list(dict.fromkeys([*(r.id for r in rows), *deleted]))
@@ -76,17 +74,12 @@ class Dedupe:
             for j in range(i):  # earlier rows of this batch: the later copy points at the earlier
                 if rows[j].id != row.id:
                     best = _better(best, rows[j].id, float(vectors[i] @ vectors[j]))  # type: ignore[index]
-            out.append(_marked(row, best, threshold))
+            out.append(_marked(row, best, self.threshold))
         originals = list(dict.fromkeys([*(r.id for r in rows if r.id not in fresh), *deleted]))
-        return out + self._recheck(rows, vectors, touched, originals, threshold)
+        return out + self._recheck(rows, vectors, touched, originals)
 
     def _recheck(
-        self,
-        rows: Sequence[IndexRow],
-        new: np.ndarray | None,
-        touched: list[str],
-        originals: list[str],
-        threshold: float,
+        self, rows: Sequence[IndexRow], new: np.ndarray | None, touched: list[str], originals: list[str]
     ) -> list[IndexRow]:
         """Rows pointing at one of ``originals`` (rewritten or deleted ids), looked up again."""
         if not originals:
@@ -105,17 +98,20 @@ class Dedupe:
             for j, other in enumerate(stale):  # and so are the other re-checked rows
                 if j != i:
                     best = _better(best, other.id, float(vectors[i] @ vectors[j]))
-            out.append(_marked(row, best, threshold))
+            out.append(_marked(row, best, self.threshold))
         return out
 
 
-def dedupe_for(lookup: DuplicateLookup, configured: float | None, model: str) -> Dedupe:
-    """The stage at the threshold in force for ``model`` (the one whose vectors the worker writes).
+def dedupe_for(lookup: DuplicateLookup, configured: float | None, model: str) -> Dedupe | None:
+    """The stage at the threshold in force for ``model`` (the one whose vectors the worker writes);
+    None when there is none, and the writer then runs without the stage.
 
     Without one, the worker logs once per process and model why nothing is marked: the stages are
     rebuilt after an outage, and one line an outage is noise, not news."""
     threshold = duplicate_threshold(configured, model)
-    if threshold is None and model not in _warned:
-        _warned.add(model)
-        log.warning("near-duplicates are not marked: %s", uncalibrated_message(model))
+    if threshold is None:
+        if model not in _warned:
+            _warned.add(model)
+            log.warning("near-duplicates are not marked: %s", uncalibrated_message(model))
+        return None
     return Dedupe(lookup, threshold)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard.health import LABELS as SERVICE_LABELS
-from lookalike.duplicates import find_groups, index_model
+from lookalike.duplicates import find_groups, threshold_for
 from lookalike.errors import LookalikeError, ModelMismatch, Unavailable
 from lookalike.events import split_id
 from lookalike.families import duplicate_threshold
@@ -102,13 +102,10 @@ def threshold_in_force(settings: Settings, index: Callable[[], VectorIndex]) -> 
     """The threshold in force and the model it is for: the index's model (its alias target), or the
     configured one while nothing is indexed or Milvus cannot say (the page then reports that itself).
     Milvus is asked only when LOOKALIKE_DUPLICATE_THRESHOLD is unset."""
-    if settings.duplicate_threshold is not None:
-        return settings.duplicate_threshold, settings.model
     try:
-        model = index_model(index(), settings.model)
+        return threshold_for(settings.duplicate_threshold, index, settings.model)
     except LookalikeError:  # down, or no collection yet: load_page says which
-        model = settings.model
-    return duplicate_threshold(None, model), model
+        return duplicate_threshold(None, settings.model), settings.model
 
 
 def friendly_error(exc: BaseException) -> str:

@@ -17,8 +17,8 @@ import json
 import sys
 from typing import Any
 
-from lookalike.duplicates import DuplicateGroup, find_groups, index_model
-from lookalike.families import calibrated_threshold, uncalibrated_message
+from lookalike.duplicates import DuplicateGroup, find_groups, threshold_for
+from lookalike.families import uncalibrated_message
 from lookalike.index import VectorIndex
 from lookalike.process import HelpFormatter
 from lookalike.settings import Settings
@@ -38,13 +38,12 @@ def all_groups(index: VectorIndex, threshold: float, prefix: str) -> list[Duplic
 def threshold_in_force(index: VectorIndex, settings: Settings) -> float | None:
     """LOOKALIKE_DUPLICATE_THRESHOLD, else the calibrated one of the index's model; None when neither
     exists (after saying so on stderr). Asks Milvus only when the configured one is unset."""
-    if settings.duplicate_threshold is not None:
-        return settings.duplicate_threshold
-    model = index_model(index if index.exists() else None, settings.model)
-    calibrated = calibrated_threshold(model)
-    if calibrated is None:
+    threshold, model = threshold_for(
+        settings.duplicate_threshold, lambda: index if index.exists() else None, settings.model
+    )
+    if threshold is None:
         print(f"lookalike duplicates: {uncalibrated_message(model)}, or pass --threshold", file=sys.stderr)
-    return calibrated
+    return threshold
 
 
 def cmd_duplicates(args: argparse.Namespace, settings: Settings) -> int:

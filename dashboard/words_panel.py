@@ -18,11 +18,10 @@ from dashboard.resources import Ctx, open_index
 from lookalike.errors import LookalikeError
 from lookalike.families import has_text_tower
 from lookalike.settings import Settings
-from lookalike.text_search import images_only
+from lookalike.text_search import MAX_TEXT_CHARS, images_only
 from lookalike.versions import Versions
 
 MODEL_TTL_S = 10  # how long a reindex may go unnoticed by an open page
-MAX_CHARS = 1000  # far above a CLIP text tower's 77 tokens: the model's refusal names the real limit
 
 
 @st.cache_data(ttl=MODEL_TTL_S, show_spinner=False)
@@ -53,7 +52,7 @@ def words_ui(ctx: Ctx, down: set[str]) -> None:
         text = st.text_input(
             "Search by words",
             key="words",
-            max_chars=MAX_CHARS,
+            max_chars=MAX_TEXT_CHARS,
             placeholder="e.g. a red bicycle in the snow",
             help=f"{model} embeds words and images into one space: describe what the images should show",
         )

@@ -18,12 +18,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lookalike.errors import ModelMismatch
 from lookalike.events import split_id
+from lookalike.families import duplicate_threshold
 from lookalike.rows import ModelTag
 
 
@@ -57,6 +58,19 @@ def index_model(index: FollowsAlias | None, configured: str) -> str:
         return index.follow()[1].model
     except ModelMismatch:  # no collection behind the alias yet
         return configured
+
+
+def threshold_for(
+    configured: float | None, index: Callable[[], FollowsAlias | None], configured_model: str
+) -> tuple[float | None, str]:
+    """The near-duplicate threshold in force and the model it is for: ``configured`` when set (Milvus
+    is not asked then), else the calibrated one of the index's model family; None when that family
+    has none. The one rule the API, ``lookalike duplicates`` and the dashboard share. Raises
+    ``Unavailable`` while Milvus is down."""
+    if configured is not None:
+        return configured, configured_model
+    model = index_model(index(), configured_model)
+    return duplicate_threshold(None, model), model
 
 
 def _key(oid: str) -> str:

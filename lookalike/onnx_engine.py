@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from lookalike.clip_tokenizer import ClipTokenizer
 from lookalike.exported import Exported, ModelLoadError
 from lookalike.preprocess import BoundedTransform, decode_size
 from lookalike.rows import ModelTag
@@ -58,6 +57,8 @@ class OnnxRunner:
 
 def text_tower(exported: Exported, runner: OnnxRunner) -> TextTower:
     """The exported text tower of a CLIP model, read with the vocabulary the export carries."""
+    from lookalike.clip_tokenizer import ClipTokenizer  # ftfy and regex: only where words are read
+
     vocab = exported.vocab_path
     assert vocab is not None, "an image-only export has no text tower"
     tokenizer = ClipTokenizer(vocab, int(exported.text["context_length"]), exported.model)

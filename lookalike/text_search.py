@@ -26,6 +26,10 @@ REINDEX_TO_CLIP = f"lookalike reindex --model {CLIP_EXAMPLE}"
 GUIDE = "docs/text-search.md"
 SAY_IN_WORDS = "say in words what the images should show"
 EMPTY_TEXT = f"the text is empty: {SAY_IN_WORDS}"  # the CLI, the API and the tokenizer say the same
+# characters the API and the dashboard accept: far above what a CLIP text tower reads (77 tokens),
+# so the tokenizer's count, which its refusal names, decides for any real description; this only
+# keeps megabytes unread
+MAX_TEXT_CHARS = 4096
 
 
 class TextEmbedder(Protocol):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lookalike.clip_tokenizer import ClipTokenizer
+if TYPE_CHECKING:  # ftfy and regex load with the tokenizer, only in a process that reads words
+    from lookalike.clip_tokenizer import ClipTokenizer
 
 TEXT_STEP = 16  # texts per forward pass: queries come one at a time; tests and evaluations in lists
 

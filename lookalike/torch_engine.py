@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from lookalike.clip_tokenizer import ClipTokenizer
 from lookalike.exported import ModelLoadError, weights_tag
 from lookalike.families import OPEN_CLIP, family
 from lookalike.preprocess import BoundedTransform, decode_size
@@ -128,6 +127,7 @@ class TorchEngine:
     def _clip(self, settings: Settings, device: str, half: bool) -> tuple[Any, dict[str, Any], int]:
         """An open_clip model: its image tower (returned, as timm's backbone is) and its text tower."""
         from lookalike.clip_engine import load_clip
+        from lookalike.clip_tokenizer import ClipTokenizer
 
         parts = load_clip(settings)
         self.text_model = parts.text.to(device)

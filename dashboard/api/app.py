@@ -26,7 +26,7 @@ from dashboard.api.schemas import Health, PartState
 from dashboard.api.service import IndexNotReady, NotFound, QueryService, TooLarge
 from dashboard.health import LABELS
 from lookalike.embedder import Embedder, ModelLoadError, TimmEmbedder
-from lookalike.errors import BadInput, LookalikeError, Unavailable
+from lookalike.errors import BadInput, BadText, LookalikeError, NoTextTower, Unavailable
 from lookalike.imaging import BadImage
 from lookalike.settings import Settings
 from lookalike.store import ObjectStore
@@ -157,6 +157,10 @@ def classify(exc: LookalikeError) -> tuple[int, str]:
         return 503, f"milvus: the index cannot be searched with this model: {exc}"
     if isinstance(exc, ModelLoadError):  # the index's model (its alias target records it) cannot load here
         return 503, f"model: the index's model cannot be loaded here: {exc}"
+    if isinstance(exc, BadText):  # the request is well formed; its text is what the model cannot read
+        return 422, f"text: {exc}"
+    if isinstance(exc, NoTextTower):  # the index's model, not the request, is what must change
+        return 409, str(exc)
     if isinstance(exc, BadInput):
         return 400, str(exc)
     return 500, f"{type(exc).__name__}: {exc}"

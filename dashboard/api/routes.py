@@ -22,9 +22,9 @@ from starlette.responses import Response
 from dashboard.api.auth import token_matches
 from dashboard.api.schemas import Duplicates, Group, ObjectRow, Problem, Result, Results, TextQuery
 from dashboard.api.service import QueryService
-from lookalike.duplicates import index_model
-from lookalike.errors import BadInput, BadText, NoTextTower, Unavailable
-from lookalike.families import calibrated_threshold, uncalibrated_message
+from lookalike.duplicates import threshold_for
+from lookalike.errors import BadInput, Unavailable
+from lookalike.families import uncalibrated_message
 from lookalike.window import Window
 
 bearer = HTTPBearer(auto_error=False, scheme_name="token", description="LOOKALIKE_API_TOKEN")
@@ -113,12 +113,7 @@ def search_text(svc: Service, query: Annotated[TextQuery, Body(description="what
     """The indexed objects that best match a description in words, best first. Needs an index made by a
     CLIP model (LOOKALIKE_MODEL=open_clip:<arch>), whose text tower embeds words into the images' space."""
     limits = window(query.prefix, query.since, query.until)
-    try:
-        found = svc.search_text(query.text, query.k, limits)
-    except BadText as exc:
-        raise HTTPException(422, f"text: {exc}") from exc
-    except NoTextTower as exc:
-        raise HTTPException(409, str(exc)) from exc
+    found = svc.search_text(query.text, query.k, limits)  # BadText: 422, NoTextTower: 409 (app.classify)
     return Results(results=[Result.of(n) for n in found.neighbours], took_ms=round(found.took_ms, 2))
 
 
@@ -138,17 +133,14 @@ def similar(
 def threshold_in_force(svc: QueryService) -> float:
     """LOOKALIKE_DUPLICATE_THRESHOLD, else the calibrated one of the index's model family; a 409 naming
     the model when there is none: the request is fine, the index's model is what has no scale yet."""
-    if svc.settings.duplicate_threshold is not None:
-        return svc.settings.duplicate_threshold
     try:
-        model = index_model(svc.index(), svc.settings.model)
+        threshold, model = threshold_for(svc.settings.duplicate_threshold, svc.index, svc.settings.model)
     except Unavailable:
         svc.forget_index()  # as every query does: a Milvus that comes back is reconnected to
         raise
-    calibrated = calibrated_threshold(model)
-    if calibrated is None:
+    if threshold is None:
         raise HTTPException(409, uncalibrated_message(model))
-    return calibrated
+    return threshold
 
 
 @router.get(

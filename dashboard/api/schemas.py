@@ -8,11 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 
 from lookalike.search import Neighbour
-from lookalike.text_search import SAY_IN_WORDS
-
-# characters; far above what a CLIP text tower reads (77 tokens), so only the tokenizer's count,
-# which the refusal names, decides for any real description: this only keeps megabytes unread
-MAX_TEXT_CHARS = 4096
+from lookalike.text_search import MAX_TEXT_CHARS, SAY_IN_WORDS
 
 
 def iso_ms(ms: int) -> str | None:

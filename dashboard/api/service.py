@@ -150,9 +150,7 @@ class QueryService:
         limits = self.window(window)
         neighbours = self._use(lambda s: s.search_text(text, k, limits).neighbours, None)
         if neighbours is None:  # nothing indexed: still refuse what the model could never search for
-            words = text_tower(self.embedder, self.embedder.tag.model)
-            words.check_text(text)
-            words.embed_texts([text])
+            text_tower(self.embedder, self.embedder.tag.model).check_text(text)
             neighbours = []
         return Found(neighbours, (time.perf_counter() - start) * 1000)
 

@@ -147,7 +147,7 @@ def _api_request(url: str, token: str, query: Query, k: int) -> urllib.request.R
 def _refusal(query: Query, code: int, detail: str) -> LookalikeError | None:
     """What an API refusal means here: the same error a search here would raise, or None (search here)."""
     if query.text is not None and code == 422:
-        return BadText(detail.removeprefix("text: ")) if detail.startswith("text: ") else Refused(detail)
+        return BadText(detail.removeprefix("text: "))  # the field's name is the API's, not the user's
     if query.text is not None and code == 409:
         return NoTextTower(detail)
     if query.text is None and code in (400, 413):

@@ -264,7 +264,7 @@ def _fill(build: Build, progress: bool) -> Summary:
         model=build.embedder.tag.model,
         weights=build.embedder.tag.weights,
         objects=report.unchanged + report.failed,
-        vectors=count_rows(target),
+        vectors=0,  # counted by ``reindex`` after the swap and its catch-up, not before them
         added=report.added,
         updated=report.updated,
         removed=report.removed,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from consumers.dedupe import Dedupe, dedupe_for
+from consumers.dedupe import dedupe_for
 from consumers.stages import build_stages
 from infra.evaluation.dupes import GRID, Scores, calibrate, calibration_lines
 from lookalike.duplicates import index_model
@@ -83,17 +83,16 @@ def test_the_index_model_is_the_alias_targets_and_the_configured_one_stands_in_w
 
 
 # ---------------------------------------------------------------- the worker's dedupe stage
-def test_without_a_threshold_the_stage_searches_nothing_and_marks_nothing() -> None:
+def test_without_a_threshold_there_is_no_stage_and_with_one_it_marks() -> None:
     index = FakeIndex()
     index.upsert([row("b/orig", unit(1, 0, 0))])
-    index.rows["b/old-copy"] = IndexRow("b/old-copy", unit(1, 0.05, 0), "e", 1, "image/jpeg", 0, 0, "b/orig", 0.99)
     index.round_trips.clear()
     rows = [row("b/copy", unit(1, 0.1, 0)), row("b/copy2", unit(1, 0.1, 0))]  # copies of orig and of each other
-    out = Dedupe(index, None).mark(rows, ["b/orig"])
-    assert out == rows and all(r.duplicate_of == "" for r in out)
-    assert index.round_trips == []  # no search, no query of rows marked as copies
-    marked = Dedupe(index, 0.9).mark(rows, [])  # the same batch with a threshold: the fake does find them
-    assert all(r.duplicate_of for r in marked[:2]) and "nearest_other" in index.round_trips
+    assert dedupe_for(index, None, CLIP) is None  # no stage: the writer upserts rows as they are
+    assert index.round_trips == []  # and nothing was asked of the index to decide that
+    stage = dedupe_for(index, 0.9, CLIP)  # the same batch with a threshold: the fake does find them
+    assert stage is not None and all(r.duplicate_of for r in stage.mark(rows, [])[:2])
+    assert "nearest_other" in index.round_trips
 
 
 def test_the_stage_warns_once_per_model_naming_the_message(caplog: pytest.LogCaptureFixture) -> None:
@@ -101,9 +100,9 @@ def test_the_stage_warns_once_per_model_naming_the_message(caplog: pytest.LogCap
     with caplog.at_level(logging.WARNING, logger="consumers.dedupe"):
         first = dedupe_for(FakeIndex(), None, model)
         dedupe_for(FakeIndex(), None, model)
-        assert dedupe_for(FakeIndex(), 0.95, model).threshold == 0.95
-        assert dedupe_for(FakeIndex(), None, CNN).threshold == 0.85
-    assert first.threshold is None
+        assert getattr(dedupe_for(FakeIndex(), 0.95, model), "threshold", None) == 0.95
+        assert getattr(dedupe_for(FakeIndex(), None, CNN), "threshold", None) == 0.85
+    assert first is None
     warned = [r.getMessage() for r in caplog.records if r.name == "consumers.dedupe"]
     assert warned == [f"near-duplicates are not marked: {uncalibrated_message(model)}"]
 
@@ -128,7 +127,7 @@ def test_the_workers_threshold_follows_the_model_it_writes_with(
     index = FakeIndex()
     stages = build_stages(settings, TaggedEmbedder(written_model), FakeStore(), index, FakeDeadLetters(), FakeFeed())  # type: ignore[arg-type]
     try:
-        assert stages.writer.dedupe is not None and stages.writer.dedupe.threshold == want
+        assert getattr(stages.writer.dedupe, "threshold", None) == want  # no stage at all without one
     finally:
         stages.close()
 
