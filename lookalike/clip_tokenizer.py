@@ -31,7 +31,7 @@ import numpy as np
 import regex
 
 from lookalike.errors import BadText
-from lookalike.text_search import EMPTY_TEXT
+from lookalike.text_search import EMPTY_TEXT, too_long
 
 START, END = "<start_of_text>", "<end_of_text>"
 END_OF_WORD = "</w>"
@@ -141,12 +141,7 @@ class ClipTokenizer:
         if not ids:
             raise BadText(f"the text {text[:40]!r} has nothing to read once cleaned: write a few words")
         if len(ids) > self.max_ids:
-            reader = self.model or "the model"
-            count = f"{len(ids)} tokens" if exact else f"at least {len(ids)} tokens"
-            raise BadText(
-                f"the text is {count}; {reader} reads at most {self.max_ids} "
-                f"({self.context_length} with its start and end tokens): shorten it"
-            )
+            raise BadText(too_long(len(ids), exact, self.model, self.context_length))
         return ids
 
     def _bounded_ids(self, cleaned: str) -> tuple[list[int], bool]:

@@ -49,6 +49,16 @@ class TextEmbedder(Protocol):
         ...
 
 
+def too_long(count: int, exact: bool, model: str, context: int) -> str:
+    """The refusal of a text over a tower's ``context`` (start and end tokens included), naming the
+    count (``exact`` False: a lower bound) and the limit."""
+    tokens = f"{count} tokens" if exact else f"at least {count} tokens"
+    return (
+        f"the text is {tokens}; {model or 'the model'} reads at most {context - 2} "
+        f"({context} with its start and end tokens): shorten it"
+    )
+
+
 def images_only(model: str) -> str:
     """What a user is told when the index's model has no text tower, and how to move."""
     return f"{model} embeds images only: search by words needs a CLIP model — `{REINDEX_TO_CLIP}`, see {GUIDE}"

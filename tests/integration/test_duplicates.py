@@ -98,7 +98,7 @@ def test_copy_is_marked_distinct_same_class_image_is_not(dup: Pipeline) -> None:
     got = rows(dup)
     settings = dup.settings  # type: ignore[attr-defined]
     threshold = duplicate_threshold(settings.duplicate_threshold, settings.model)  # what the worker used
-    assert threshold is not None
+    assert threshold == 0.85  # unset here: the timm family's calibrated value (lookalike/families.py)
     for cls in ("banana", "ambulance"):
         copy = got[f"{b}/{cls}/copy.jpg"]
         assert copy["duplicate_of"] == f"{b}/{cls}/original.jpg"

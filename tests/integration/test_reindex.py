@@ -175,7 +175,7 @@ def _rerun_while_searching(
 ) -> tuple[Any, list[tuple[str, str, str]]]:
     """The rerun, with searches looping and objects changing during the build; its summary and
     every answer's (collection, model, top key)."""
-    s, store = stage.settings, stage.store
+    s = stage.settings
     answers: list[tuple[str, str, str]] = []
 
     def search_loop(stop: threading.Event) -> None:
@@ -187,8 +187,23 @@ def _rerun_while_searching(
     result: dict[str, Any] = {}
     rerun = Thread(lambda stop: result.update(summary=build.reindex(s, NEW_MODEL, None, False, progress=False)))
     rerun.start()
-    wait_for(lambda: read_migration(s) or rerun.errors, 180, interval=0.1, what="the rerun's build")
+    try:
+        wait_for(lambda: read_migration(s) or rerun.errors, 180, interval=0.1, what="the rerun's build")
+        assert not rerun.errors, rerun.errors
+        _reported_and_changed(stage, images)
+    finally:  # also when an assertion failed: the build must not stay blocked, writing after the test
+        GatedEmbedder.gate.set()  # the build goes on: it has not finished filling, so it sees every change
+        rerun.join(300)
+        searching.join()
     assert not rerun.errors, rerun.errors
+    assert not searching.errors, searching.errors
+    return result["summary"], answers
+
+
+def _reported_and_changed(stage: Any, images: list[Path]) -> None:
+    """While the rerun's build is held: its migration is reported, then the bucket changes (new
+    objects, overwrites, deletes) that the build must pick up."""
+    s, store = stage.settings, stage.store
     migration = read_migration(s)
     assert migration is not None
     assert migration["target"] == f"{s.collection}__v2" and migration["model"] == NEW_MODEL
@@ -202,13 +217,6 @@ def _rerun_while_searching(
     for i in range(3):
         store.put_file(s.bucket, f"img/{100 + i:03d}.jpg", images[i], "image/jpeg")  # overwrite
         remove_object(store, s.bucket, f"img/{120 + i:03d}.jpg")
-    GatedEmbedder.gate.set()  # the build goes on: it has not finished filling, so it sees every change
-    assert rerun.thread is not None
-    rerun.thread.join(300)
-    assert not rerun.errors, rerun.errors
-    searching.join()
-    assert not searching.errors, searching.errors
-    return result["summary"], answers
 
 
 def _old_worker_refuses_new_one_takes_over(stage: Any, live: Thread, image: Path) -> None:

@@ -92,7 +92,9 @@ def test_the_export_carries_the_text_tower_and_its_vocabulary(cache: Path) -> No
 
 def test_text_too_long_is_refused_with_the_count_and_the_limit(cache: Path) -> None:
     embedder = _embedder(cache, "onnx")
-    embedder.check_text("seventy five words " * 25)  # 75 tokens: fits
+    fits = "seventy five words " * 25
+    assert len(embedder._engine.text.tokenizer.encode(fits)) == 75  # the most that fits
+    embedder.check_text(fits)
     with pytest.raises(BadText, match=r"the text is 78 tokens; open_clip:ViT-S-32 reads at most 75"):
         embedder.embed_texts(["a photo of a dog", "word " * 78])
     with pytest.raises(BadText, match="empty"):
@@ -115,7 +117,8 @@ import json, sys
 from pathlib import Path
 from lookalike.embedder import TimmEmbedder
 from lookalike.settings import Settings
-emb = TimmEmbedder(Settings(_env_file=None, model=sys.argv[2], pretrained=False, model_cache=Path(sys.argv[1])))
+emb = TimmEmbedder(Settings(_env_file=None, model=sys.argv[2], pretrained=False, model_cache=Path(sys.argv[1]),
+                            runtime="onnx"))  # what a GPU host would not pick by itself
 emb.load()
 from PIL import Image
 emb.embed([Image.new("RGB", (64, 48), (200, 30, 30))])

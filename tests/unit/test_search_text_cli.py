@@ -143,4 +143,4 @@ def test_here_a_refusal_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: Any) ->
     assert (rc, out, err) == (2, "", f"lookalike: {images_only('mobilenetv2_100')}\n")
     fake_searcher(monkeypatch, text=True)
     rc, _, err = run(capsys, "--text", " ".join(["red"] * CONTEXT), "--local")
-    assert rc == 2 and f"{CONTEXT + 2} tokens" in err and f"limit of {CONTEXT}" in err
+    assert rc == 2 and f"is {CONTEXT + 2} tokens;" in err and f"reads at most {CONTEXT - 2} " in err

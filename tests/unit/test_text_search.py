@@ -11,6 +11,7 @@ The real model and Milvus: tests/integration/test_text_search.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -74,13 +75,18 @@ def test_text_the_model_cannot_read_whole_is_refused_before_any_search(text: str
 
 
 # ---------------------------------------------------------------- the API
-def api(embedder: WordsEmbedder, index: SearchIndex) -> TestClient:
-    """The real app and routes over a real ``QueryService`` whose Milvus and model are the fakes."""
+@contextmanager
+def api(embedder: WordsEmbedder, index: SearchIndex) -> Iterator[TestClient]:
+    """The real app and routes over a real ``QueryService`` whose Milvus and model are the fakes. The
+    lifespan is not run: it would start the service ``create_app`` made, which connects to Milvus."""
     app = create_app(SETTINGS, embedder=embedder)  # type: ignore[arg-type]
     app.state.service = QueryService(SETTINGS, embedder, FakeStore(), open_index=lambda: index)  # type: ignore[arg-type,return-value]
     client = TestClient(app, raise_server_exceptions=False)
     client.headers["Authorization"] = f"Bearer {TOKEN}"
-    return client
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture()
@@ -143,7 +149,11 @@ def test_a_body_that_is_no_json_is_the_documented_400(clip: Any) -> None:
 def test_text_over_the_context_is_a_422_naming_the_count_and_the_limit(clip: Any) -> None:
     client, index = clip
     detail = problem(client.post("/v1/search/text", json={"text": LONG}), 422)
-    assert detail.startswith("text: ") and f"{CONTEXT + 1} tokens" in detail and f"limit of {CONTEXT}" in detail
+    assert (
+        detail.startswith("text: ")
+        and f"is {CONTEXT + 1} tokens;" in detail
+        and f"reads at most {CONTEXT - 2} " in detail
+    )
     assert index.filters == []
 
 
@@ -162,7 +172,7 @@ def test_with_nothing_indexed_the_text_is_still_checked_by_the_loaded_model() ->
         ok = client.post("/v1/search/text", json={"text": "red"})
         assert ok.status_code == 200 and ok.json()["results"] == []
         assert embedder.embedded == []  # checked by the tokenizer only: with nothing to search, no model call
-        assert "limit of" in problem(client.post("/v1/search/text", json={"text": LONG}), 422)
+        assert "reads at most" in problem(client.post("/v1/search/text", json={"text": LONG}), 422)
     cnn = WordsEmbedder(text=False)
     with api(cnn, SearchIndex(cnn.tag, indexed=False)) as client:
         assert "embeds images only" in problem(client.post("/v1/search/text", json={"text": "red"}), 409)
@@ -201,7 +211,7 @@ def test_the_dashboard_runs_words_and_says_why_not_in_a_sentence() -> None:
     assert index.filters == [window.expression()] and source.exclude_id is None
     too_long = query.run_text_query(lambda: s, query.QuerySource.words(LONG), 2)
     assert too_long.error is not None and not too_long.transient
-    assert too_long.error.startswith("Those words cannot be searched with:") and "limit of" in too_long.error
+    assert too_long.error.startswith("Those words cannot be searched with:") and "reads at most" in too_long.error
     cnn, _, _ = searcher(text=False)
     refused = query.run_text_query(lambda: cnn, source, 2)
     assert refused.error == images_only("mobilenetv2_100")

@@ -18,7 +18,7 @@ import numpy as np
 
 from lookalike.errors import BadText, NoTextTower, Unavailable
 from lookalike.rows import Hit, ModelTag
-from lookalike.text_search import images_only
+from lookalike.text_search import EMPTY_TEXT, images_only, too_long
 from tests.unit.fakes import FakeEmbedder
 
 CONTEXT = 77  # CLIP's context: start and end tokens included
@@ -47,14 +47,14 @@ class WordsEmbedder(FakeEmbedder):
         if not self.has_text:
             raise NoTextTower(images_only(self.tag.model))
         if not text.strip():
-            raise BadText("the text is empty")
-        if self.tokens(text) > CONTEXT:
-            raise BadText(f"the text is {self.tokens(text)} tokens, over {self.tag.model}'s limit of {CONTEXT}")
+            raise BadText(EMPTY_TEXT)
+        if self.tokens(text) > CONTEXT:  # the real tokenizer's sentence, with this fake's count
+            raise BadText(too_long(self.tokens(text), True, self.tag.model, CONTEXT))
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded.extend(texts)  # on entry: a refused call is recorded too
         for text in texts:
             self.check_text(text)
-        self.embedded.extend(texts)
         rows = [np.sum([COLOURS.get(w, (0.1, 0.1, 0.1)) for w in t.lower().split()], axis=0) for t in texts]
         return np.stack([unit(r) for r in rows]).astype(np.float32)
 
