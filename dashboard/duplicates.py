@@ -20,7 +20,7 @@ from typing import Any
 
 from dashboard.health import LABELS as SERVICE_LABELS
 from lookalike.duplicates import find_groups, threshold_for
-from lookalike.errors import LookalikeError, ModelMismatch, Unavailable
+from lookalike.errors import LookalikeError, ModelMismatch, NotIndexed, Unavailable
 from lookalike.events import split_id
 from lookalike.families import duplicate_threshold
 from lookalike.index import VectorIndex
@@ -113,7 +113,7 @@ def friendly_error(exc: BaseException) -> str:
         label = SERVICE_LABELS.get(exc.service, exc.service)
         return f"Duplicates are unavailable right now: the {label} is not reachable. Try again once it is back."
     if isinstance(exc, ModelMismatch):
-        if "does not exist yet" in str(exc):
+        if isinstance(exc, NotIndexed):
             return "The index is empty: nothing has been indexed yet, so there are no duplicates."
         return f"The index cannot be read with this model: {exc}"
     log.exception("listing duplicates failed")
@@ -179,8 +179,9 @@ def open_index(settings: Settings) -> VectorIndex:
     try:
         tag = index.stored_tag()
         if tag is None:
-            what = "was not made by lookalike" if index.exists() else "does not exist yet"
-            raise ModelMismatch(f"collection {settings.collection!r} {what}")
+            if not index.exists():
+                raise NotIndexed(f"collection {settings.collection!r} does not exist yet")
+            raise ModelMismatch(f"collection {settings.collection!r} was not made by lookalike")
         index.open(tag, create=False)
     except BaseException:
         index.close()

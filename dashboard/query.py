@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from itertools import islice
 
 from dashboard.health import LABELS as SERVICE_LABELS
-from lookalike.errors import BadInput, BadText, LookalikeError, ModelMismatch, NoTextTower, Unavailable
+from lookalike.errors import BadInput, BadText, LookalikeError, ModelMismatch, NoTextTower, NotIndexed, Unavailable
 from lookalike.imaging import BadImage, thumbnail_bytes
 from lookalike.search import Searcher, SearchResult
 from lookalike.store import ObjectRefused, ObjectStore, ObjectTooLarge
@@ -100,10 +100,9 @@ def friendly_error(exc: BaseException) -> str:
         label = SERVICE_LABELS.get(exc.service, exc.service)
         return f"Search is unavailable right now: the {label} is not reachable. Try again once it is back."
     if isinstance(exc, ModelMismatch):
-        text = str(exc)
-        if "does not exist yet" in text:
+        if isinstance(exc, NotIndexed):
             return "The index is empty: nothing has been indexed yet. Upload images to the bucket first."
-        return f"The index cannot be searched with this model: {text}"
+        return f"The index cannot be searched with this model: {exc}"
     if isinstance(exc, ObjectRefused):
         return f"S3 refused it: {exc}"
     if isinstance(exc, BadText):

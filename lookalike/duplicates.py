@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lookalike.errors import ModelMismatch
+from lookalike.errors import NotIndexed
 from lookalike.events import split_id
 from lookalike.families import duplicate_threshold
 from lookalike.rows import ModelTag
@@ -56,7 +56,7 @@ def index_model(index: FollowsAlias | None, configured: str) -> str:
         return configured
     try:
         return index.follow()[1].model
-    except ModelMismatch:  # no collection behind the alias yet
+    except NotIndexed:  # no collection behind the alias yet
         return configured
 
 

@@ -29,6 +29,10 @@ class ModelMismatch(LookalikeError):
     """The collection holds vectors of another model; mixing them would make search meaningless."""
 
 
+class NotIndexed(ModelMismatch):
+    """No collection yet: nothing has been indexed. Its own type, so callers say "empty" by type."""
+
+
 class BadText(BadInput):
     """A text query the model cannot read: empty, or longer than its text tower's context."""
 

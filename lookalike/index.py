@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
-from lookalike.errors import ModelMismatch
+from lookalike.errors import ModelMismatch, NotIndexed
 from lookalike.filters import in_list
 from lookalike.index_queries import RowQueries
 from lookalike.milvus import GRPC_OPTIONS, MilvusConnection, MilvusRefused
@@ -69,7 +69,7 @@ class VectorIndex(RowQueries):
             )
         if existing is None:
             if not create:
-                raise ModelMismatch(f"collection {self.name!r} does not exist yet")
+                raise NotIndexed(f"collection {self.name!r} does not exist yet")
             self._create(tag)
         self.tag = tag
         self.check_duplicate_fields()
@@ -116,7 +116,7 @@ class VectorIndex(RowQueries):
         name = self.alias or self.name
         target = Versions(self).describe(name)
         if target is None or target.tag is None:
-            raise ModelMismatch(f"collection {name!r} does not exist yet")
+            raise NotIndexed(f"collection {name!r} does not exist yet")
         if target.collection != self.name or self.tag != target.tag:
             self.call("load_collection", target.collection)
             self.name, self.tag = target.collection, target.tag

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from lookalike.errors import ModelMismatch, Unavailable
+from lookalike.errors import NotIndexed, Unavailable
 from lookalike.events import object_id
 from lookalike.process import HelpFormatter
 from lookalike.settings import Settings
@@ -41,7 +41,7 @@ def indexed_row(settings: Settings, oid: str) -> dict[str, Any] | None:
     try:
         index.follow()
         rows = index.get([oid])
-    except ModelMismatch:  # no collection yet: nothing is indexed
+    except NotIndexed:  # no collection yet: nothing is indexed
         return None
     finally:
         index.close()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from lookalike.errors import BadText, LookalikeError, ModelMismatch, NoTextTower, Unavailable
+from lookalike.errors import BadText, LookalikeError, NoTextTower, NotIndexed, Unavailable
 from lookalike.net import connects
 from lookalike.process import HelpFormatter, command_name
 from lookalike.settings import Settings
@@ -207,10 +207,8 @@ def open_searcher(settings: Settings) -> Searcher:
             missing = missing_weights(settings.model)
             lines += [missing] if missing else []
         raise QueryError("\nlookalike: ".join(lines)) from None
-    except ModelMismatch as exc:
-        if "does not exist yet" in str(exc):
-            raise QueryError(f"nothing is indexed yet: upload images with `{la} upload DIR`") from None
-        raise
+    except NotIndexed:
+        raise QueryError(f"nothing is indexed yet: upload images with `{la} upload DIR`") from None
 
 
 def local_search(settings: Settings, query: Query, k: int) -> Answer:

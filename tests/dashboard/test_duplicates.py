@@ -8,7 +8,7 @@ import pytest
 
 from dashboard import duplicates
 from dashboard.duplicates import GroupView, Member, Pages, pages_for
-from lookalike.errors import ModelMismatch, Unavailable
+from lookalike.errors import ModelMismatch, NotIndexed, Unavailable
 from lookalike.search import Neighbour
 
 
@@ -116,7 +116,7 @@ def test_a_member_deleted_since_the_marks_were_read_has_no_etag() -> None:
     ("failure", "phrase"),
     [
         (Unavailable("milvus", "connection refused"), "the Milvus vector index is not reachable"),
-        (ModelMismatch("collection 'x' does not exist yet"), "nothing has been indexed yet"),
+        (NotIndexed("collection 'x' does not exist yet"), "nothing has been indexed yet"),
         (ModelMismatch("collection 'x' holds vectors of model resnet50"), "cannot be read with this model"),
         (RuntimeError("boom"), "failed unexpectedly (RuntimeError)"),
     ],
@@ -164,7 +164,7 @@ def test_the_workers_marks_make_the_groups_of_edited_copies(duplicated) -> None:
 def test_opening_a_collection_that_does_not_exist_says_so(servers: dict[str, str]) -> None:
     from tests.conftest import make_settings
 
-    with pytest.raises(ModelMismatch, match="does not exist yet"):
+    with pytest.raises(NotIndexed, match="does not exist yet"):
         duplicates.open_index(make_settings(servers))
     page = duplicates.load_page(lambda: duplicates.open_index(make_settings(servers)), "b", 0.9)
     assert page.error is not None and "nothing has been indexed yet" in page.error

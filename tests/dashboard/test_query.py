@@ -9,7 +9,7 @@ from PIL import Image
 
 from dashboard import query
 from dashboard.query import QuerySource
-from lookalike.errors import ModelMismatch, Unavailable
+from lookalike.errors import ModelMismatch, NotIndexed, Unavailable
 from lookalike.imaging import BadImage, thumbnail_bytes
 from lookalike.search import Searcher
 from tests.dashboard.sample import png_claiming
@@ -68,7 +68,7 @@ def test_an_outage_while_the_searcher_is_built_is_reported_with_the_query_previe
 
 
 def test_friendly_errors_name_the_case() -> None:
-    assert "nothing has been indexed yet" in query.friendly_error(ModelMismatch("collection 'c' does not exist yet"))
+    assert "nothing has been indexed yet" in query.friendly_error(NotIndexed("collection 'c' does not exist yet"))
     assert "cannot be searched with this model" in query.friendly_error(ModelMismatch("holds vectors of model x"))
     assert "S3 object store" in query.friendly_error(Unavailable("s3", "refused"))
     assert query.friendly_error(BadImage("zero-byte object")).startswith("That file is empty")

@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.api.app import create_app
 from dashboard.api.service import QueryService
 from infra import cli
-from lookalike.errors import ModelMismatch, Unavailable
+from lookalike.errors import NotIndexed, Unavailable
 from lookalike.families import uncalibrated_message
 from lookalike.rows import ModelTag
 from lookalike.settings import Settings
@@ -59,7 +59,7 @@ class MarkedIndex:
     def follow(self) -> tuple[str, ModelTag]:
         self.check()
         if self.tag is None:
-            raise ModelMismatch("collection 'images' does not exist yet")
+            raise NotIndexed("collection 'images' does not exist yet")
         return "images__v1", self.tag
 
     def check_duplicate_fields(self) -> bool:

@@ -18,7 +18,7 @@ from consumers.dedupe import dedupe_for
 from consumers.stages import build_stages
 from infra.evaluation.dupes import GRID, Scores, calibrate, calibration_lines
 from lookalike.duplicates import index_model
-from lookalike.errors import ModelMismatch
+from lookalike.errors import NotIndexed
 from lookalike.families import CALIBRATED_THRESHOLDS, TIMM, duplicate_threshold, uncalibrated_message
 from lookalike.rows import IndexRow, ModelTag
 from lookalike.settings import Settings
@@ -71,7 +71,7 @@ class Alias:
 
     def follow(self) -> tuple[str, ModelTag]:
         if self.tag is None:
-            raise ModelMismatch("collection 'images' does not exist yet")
+            raise NotIndexed("collection 'images' does not exist yet")
         return "images__v2", self.tag
 
 
